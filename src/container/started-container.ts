@@ -1,0 +1,72 @@
+/**
+ * A running container: exec, logs, stop, and `await using` support.
+ */
+import type { Readable } from "node:stream";
+import { invalidArgument } from "../errors";
+import type { ContainerSpec, ExecResult, RuntimeContainer } from "../runtime/runtime";
+import type { ContainerOptions } from "./container-options";
+import { StoppedContainer } from "./stopped-container";
+
+export interface ExecOptions {
+  workingDir: string;
+  user: string;
+  env: Record<string, string>;
+}
+
+export interface StopOptions {
+  /** Grace period in ms between the stop signal and SIGKILL (default 0, as testcontainers). */
+  timeout: number;
+  /** Remove the container's state after it stopped (default: withAutoRemove, true). */
+  remove: boolean;
+}
+
+export class StartedContainer implements AsyncDisposable {
+  private stopped: Promise<StoppedContainer> | undefined;
+
+  constructor(
+    private readonly container: RuntimeContainer,
+    private readonly spec: ContainerSpec,
+    private readonly options: Readonly<ContainerOptions>,
+  ) {}
+
+  getId(): string {
+    return this.spec.id;
+  }
+
+  getHostname(): string {
+    return this.spec.hostname;
+  }
+
+  /** The canonical reference of the image it runs. */
+  getImage(): string {
+    return this.spec.image;
+  }
+
+  /** Runs a command in the container; a string is split on spaces, as testcontainers does. */
+  exec(command: string | string[], options: Partial<ExecOptions> = {}): Promise<ExecResult> {
+    const argv = typeof command === "string" ? command.split(" ").filter(Boolean) : command;
+    if (!Array.isArray(argv) || argv.length === 0 || !argv.every((a) => typeof a === "string")) {
+      throw invalidArgument("exec", "a command string or a non-empty array of strings", command);
+    }
+    return this.container.exec(argv, options);
+  }
+
+  /** The container's output, stdout and stderr, following until it exits (as testcontainers). */
+  async logs(options: { follow?: boolean } = {}): Promise<Readable> {
+    return this.container.logs(options);
+  }
+
+  /** Stops (stop signal, then SIGKILL after `timeout` ms) and removes it; safe to call twice. */
+  stop(options: Partial<StopOptions> = {}): Promise<StoppedContainer> {
+    this.stopped ??= (async () => {
+      const exit = await this.container.stop(options.timeout ?? 0);
+      if (options.remove ?? this.options.autoRemove) await this.container.remove();
+      return new StoppedContainer(this.spec.id, exit);
+    })();
+    return this.stopped;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+}

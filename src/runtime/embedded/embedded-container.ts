@@ -1,0 +1,133 @@
+/**
+ * A running container driven by one native helper process (the supervisor). Node holds the
+ * helper's fd 0 (the lifeline): if this process dies, the helper kills the container and
+ * removes its state.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import type { Readable, Writable } from "node:stream";
+import { tcError } from "../../errors";
+import type { ContainerSpec, ExecOptions, ExecResult, ExitInfo, LogOptions, RuntimeContainer } from "../runtime";
+import { encodeRecord, many } from "./record";
+import type { ContainerPaths } from "./state-dir";
+import { followLines, tailLines } from "./log-files";
+
+export interface ExecIdentity {
+  uid: number;
+  gid: number;
+  groups: number[];
+  cwd: string;
+  env: string[];
+}
+
+/** Resolves a `user` option of exec into ids, using the image's passwd and group files. */
+export type UserResolver = (user: string) => Promise<{ uid: number; gid: number; groups: number[] }>;
+
+export class EmbeddedContainer implements RuntimeContainer {
+  readonly exited: Promise<ExitInfo>;
+  private exit: ExitInfo | undefined;
+  private stopping: Promise<ExitInfo> | undefined;
+  private removing: Promise<void> | undefined;
+
+  constructor(
+    readonly id: string,
+    readonly pid: number,
+    private readonly shim: ChildProcess,
+    exited: Promise<ExitInfo>,
+    private readonly spec: ContainerSpec,
+    private readonly paths: ContainerPaths,
+    private readonly shimPath: string,
+    private readonly resolveUser: UserResolver,
+  ) {
+    this.exited = exited.then((info) => (this.exit = info));
+  }
+
+  exitInfo(): ExitInfo | undefined {
+    return this.exit;
+  }
+
+  /** Runs a command inside the container's namespaces, as the container's user by default. */
+  async exec(command: string[], options: ExecOptions = {}): Promise<ExecResult> {
+    if (this.exit) {
+      throw tcError(
+        "TC_ERR_CONTAINER_NOT_RUNNING",
+        `cannot exec \`${command.join(" ")}\` in container ${this.id.slice(0, 12)} (${this.spec.image}): it has exited with code ${this.exit.exitCode}`,
+        { context: { containerId: this.id, image: this.spec.image } },
+      );
+    }
+    const ids = options.user ? await this.resolveUser(options.user) : this.spec;
+    const env = mergeEnv(this.spec.env, options.env);
+    const record = encodeRecord([
+      ["pid", this.pid],
+      ["uid", ids.uid],
+      ["gid", ids.gid],
+      ...many("group", ids.groups),
+      ...many("env", env),
+      ["cwd", options.workingDir ?? this.spec.cwd],
+      ...many("arg", command),
+    ]);
+    const child = spawn(this.shimPath, ["exec"], { stdio: ["ignore", "pipe", "pipe", "pipe"] });
+    (child.stdio[3] as Writable).end(record);
+    const stdout: string[] = [];
+    const stderr: string[] = [];
+    const output: string[] = [];
+    child.stdout!.setEncoding("utf8").on("data", (d: string) => (stdout.push(d), output.push(d)));
+    child.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr.push(d), output.push(d)));
+    const exitCode = await new Promise<number>((resolve, reject) => {
+      child.on("error", reject);
+      child.on("close", (code, signal) => resolve(code ?? 128 + (signal ? signalNumber(signal) : 0)));
+    });
+    return { output: output.join(""), stdout: stdout.join(""), stderr: stderr.join(""), exitCode };
+  }
+
+  logs(options: LogOptions = {}): Readable {
+    return followLines([this.paths.stdout, this.paths.stderr], this.exited, options.follow ?? true);
+  }
+
+  lastLogLines(n: number): Promise<string[]> {
+    return tailLines([this.paths.stdout, this.paths.stderr], n);
+  }
+
+  /** Sends the stop signal, then SIGKILL after `timeoutMs`; resolves with the exit. */
+  stop(timeoutMs: number): Promise<ExitInfo> {
+    if (this.exit) return Promise.resolve(this.exit);
+    this.stopping ??= (async () => {
+      // keep the process alive while it waits for the exit event (the helper's pipes are unref'd)
+      (this.shim.stdio[4] as unknown as { ref?: () => void } | null)?.ref?.();
+      const lifeline = this.shim.stdin!;
+      if (!lifeline.destroyed) lifeline.write(`stop ${Math.max(0, Math.round(timeoutMs))}\n`);
+      return this.exited;
+    })();
+    return this.stopping;
+  }
+
+  /** Removes the state dir once the helper has finished. */
+  remove(): Promise<void> {
+    this.removing ??= (async () => {
+      await this.stop(0);
+      this.shim.stdin?.end();
+      await shimClosed(this.shim);
+      await fs.promises.rm(this.paths.dir, { recursive: true, force: true, maxRetries: 3 });
+    })();
+    return this.removing;
+  }
+}
+
+/** Resolves when the helper process has exited. */
+export function shimClosed(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once("exit", () => resolve()));
+}
+
+/** Later entries of `extra` replace earlier `KEY=` entries of `base`. */
+export function mergeEnv(base: string[], extra: Record<string, string> | undefined): string[] {
+  if (!extra) return base;
+  const map = new Map(base.map((kv) => [kv.split("=", 1)[0]!, kv]));
+  for (const [k, v] of Object.entries(extra)) map.set(k, `${k}=${v}`);
+  return [...map.values()];
+}
+
+function signalNumber(signal: NodeJS.Signals): number {
+  return os.constants.signals[signal] ?? 0;
+}

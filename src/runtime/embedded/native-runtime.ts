@@ -1,0 +1,136 @@
+/**
+ * The embedded runtime: one native helper per container (native/PROTOCOL.md, mode `run`).
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import readline from "node:readline";
+import type { Readable, Writable } from "node:stream";
+import type { Socket } from "node:net";
+import createDebug from "debug";
+import { tcError } from "../../errors";
+import type { ContainerSpec, ExitInfo, Runtime } from "../runtime";
+import { EmbeddedContainer, shimClosed, type UserResolver } from "./embedded-container";
+import { encodeRecord, many } from "./record";
+import { assertShim, shimError, type ShimErrorEvent } from "./shim";
+import { containerPaths, createStateDir, sweepStateDir } from "./state-dir";
+
+const debug = createDebug("testcell:native");
+
+type ShimEvent =
+  | { event: "started"; pid: number }
+  | ShimErrorEvent
+  | { event: "exit"; code: number; signal: number; oom: boolean };
+
+export interface NativeRuntimeOptions {
+  shimPath: string;
+  stateDir: string;
+  /** Resolves exec's `user` option for a given container spec. */
+  userResolver: (spec: ContainerSpec) => UserResolver;
+}
+
+export class NativeRuntime implements Runtime {
+  readonly name = "embedded";
+  private swept: Promise<unknown> | undefined;
+
+  constructor(private readonly options: NativeRuntimeOptions) {}
+
+  /** Creates the state dir, starts the helper and resolves once the command runs. */
+  async start(spec: ContainerSpec, { signal }: { signal?: AbortSignal } = {}): Promise<EmbeddedContainer> {
+    assertShim(this.options.shimPath);
+    this.swept ??= sweepStateDir(this.options.stateDir).catch(() => undefined);
+    await this.swept;
+    const paths = containerPaths(this.options.stateDir, spec.id);
+    await createStateDir(paths, spec.files);
+    let shim: ChildProcess | undefined;
+    try {
+      shim = spawn(this.options.shimPath, ["run"], { stdio: ["pipe", "ignore", "pipe", "pipe", "pipe"] });
+      fs.writeFileSync(paths.pidFile, String(shim.pid ?? 0));
+      const events = readEvents(shim);
+      (shim.stdio[3] as Writable).end(runRecord(spec, paths));
+      const first = await firstEvent(shim, events, signal);
+      if (first.event === "error") throw shimError(first, spec.image, spec.id);
+      debug("[%s] started, pid %d", spec.id.slice(0, 12), first.pid);
+      const exited = exitOf(shim, events);
+      unrefShim(shim);
+      return new EmbeddedContainer(spec.id, first.pid, shim, exited, spec, paths, this.options.shimPath, this.options.userResolver(spec));
+    } catch (err) {
+      shim?.stdin?.destroy();
+      if (shim) await shimClosed(shim);
+      await fs.promises.rm(paths.dir, { recursive: true, force: true }).catch(() => undefined);
+      throw err;
+    }
+  }
+}
+
+/** The `run` record for one container spec. */
+function runRecord(spec: ContainerSpec, paths: ReturnType<typeof containerPaths>): Buffer {
+  return encodeRecord([
+    ["id", spec.id],
+    ["state_dir", paths.dir],
+    // overlayfs wants the topmost layer first
+    ...many("lower", [...spec.layerDirs].reverse()),
+    ["hostname", spec.hostname],
+    ["cwd", spec.cwd],
+    ["uid", spec.uid],
+    ["gid", spec.gid],
+    ...many("group", spec.groups),
+    ...many("env", spec.env),
+    ...many("arg", spec.args),
+    ["stdout", paths.stdout],
+    ["stderr", paths.stderr],
+    ["stop_signal", spec.stopSignal],
+  ]);
+}
+
+/** Parsed JSON-line events from the helper's fd 4, as an async queue. */
+function readEvents(shim: ChildProcess): AsyncIterator<ShimEvent> {
+  const rl = readline.createInterface({ input: shim.stdio[4] as Readable, crlfDelay: Infinity });
+  const iterator = rl[Symbol.asyncIterator]();
+  return {
+    async next() {
+      const r = await iterator.next();
+      if (r.done) return { done: true, value: undefined };
+      return { done: false, value: JSON.parse(r.value) as ShimEvent };
+    },
+  };
+}
+
+/** Waits for `started` or `error`; a helper that dies first is reported with its stderr. */
+async function firstEvent(shim: ChildProcess, events: AsyncIterator<ShimEvent>, signal?: AbortSignal): Promise<{ event: "started"; pid: number } | ShimErrorEvent> {
+  const stderr: Buffer[] = [];
+  shim.stderr!.on("data", (d: Buffer) => stderr.push(d));
+  const spawnFailed = new Promise<never>((_, reject) =>
+    shim.once("error", (cause) => reject(tcError("TC_ERR_RUNTIME", `cannot start the native helper: ${cause.message}`, { cause }))),
+  );
+  const aborted = new Promise<never>((_, reject) => {
+    signal?.addEventListener("abort", () => reject(tcError("TC_ERR_ABORTED", "container start aborted", { cause: signal.reason })), { once: true });
+  });
+  const r = await Promise.race([events.next(), spawnFailed, aborted]);
+  if (r.done || (r.value.event !== "started" && r.value.event !== "error")) {
+    await shimClosed(shim);
+    const text = Buffer.concat(stderr).toString("utf8").trim();
+    throw tcError("TC_ERR_RUNTIME", `the native helper ended before the container started (exit ${shim.exitCode ?? shim.signalCode})${text ? `: ${text}` : ""}`);
+  }
+  return r.value as { event: "started"; pid: number } | ShimErrorEvent;
+}
+
+/** Resolves with the container's exit, from the `exit` event (or the helper's own death). */
+async function exitOf(shim: ChildProcess, events: AsyncIterator<ShimEvent>): Promise<ExitInfo> {
+  for (;;) {
+    const r = await events.next();
+    if (r.done) {
+      await shimClosed(shim);
+      return { exitCode: 137, signal: 9, oomKilled: false };
+    }
+    if (r.value.event === "exit") {
+      const { code, signal, oom } = r.value;
+      return { exitCode: signal ? 128 + signal : code, signal, oomKilled: oom };
+    }
+  }
+}
+
+/** A forgotten container must not keep the test process alive; the lifeline still kills it at exit. */
+function unrefShim(shim: ChildProcess): void {
+  shim.unref();
+  for (const s of [shim.stdin, shim.stderr, shim.stdio[4]]) (s as unknown as Socket | null)?.unref?.();
+}

@@ -1,0 +1,77 @@
+/**
+ * The seam between the container API and whatever runs containers. Specs are plain data, so the
+ * same spec can run on another Runtime (a Docker Engine backend, or a fake in unit tests).
+ */
+import type { Readable } from "node:stream";
+
+/** What to run, fully resolved: no image lookups are left to the runtime. */
+export interface ContainerSpec {
+  id: string;
+  /** Canonical image reference, for messages. */
+  image: string;
+  /** Unpacked layer dirs, bottom layer first. */
+  layerDirs: string[];
+  hostname: string;
+  /** argv, argv[0] looked up in the container's PATH when it has no slash. */
+  args: string[];
+  env: string[];
+  cwd: string;
+  uid: number;
+  gid: number;
+  groups: number[];
+  /** Signal number sent by a graceful stop. */
+  stopSignal: number;
+  /** Files written into the container's root before it starts (path inside -> content). */
+  files: Record<string, string>;
+}
+
+export interface ExitInfo {
+  /** Exit code, or 128 + signal when the process was killed by a signal. */
+  exitCode: number;
+  signal: number;
+  oomKilled: boolean;
+}
+
+export interface ExecOptions {
+  user?: string;
+  workingDir?: string;
+  env?: Record<string, string>;
+}
+
+export interface ExecResult {
+  output: string;
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+export interface LogOptions {
+  /** Keep the stream open and deliver new output until the container exits (default true). */
+  follow?: boolean;
+}
+
+/** A created container, as seen by the container API and by wait strategies. */
+export interface RuntimeContainer {
+  readonly id: string;
+  /** Host pid of the container's pid 1, once started. */
+  readonly pid: number;
+  /** Resolves when the container's pid 1 has exited. */
+  readonly exited: Promise<ExitInfo>;
+  /** The exit information once it is known, otherwise undefined. */
+  exitInfo(): ExitInfo | undefined;
+  exec(command: string[], options?: ExecOptions): Promise<ExecResult>;
+  /** Combined output, stdout and stderr interleaved in arrival order, line by line. */
+  logs(options?: LogOptions): Readable;
+  /** The last `n` lines of output, for error messages. */
+  lastLogLines(n: number): Promise<string[]>;
+  /** Graceful stop: stop signal, then SIGKILL after `timeoutMs`. Idempotent. */
+  stop(timeoutMs: number): Promise<ExitInfo>;
+  /** Removes everything the container left on disk. Idempotent; the container must be stopped. */
+  remove(): Promise<void>;
+}
+
+export interface Runtime {
+  readonly name: string;
+  /** Creates and starts a container; resolves once its command is running. */
+  start(spec: ContainerSpec, options?: { signal?: AbortSignal }): Promise<RuntimeContainer>;
+}

@@ -1,0 +1,16 @@
+/**
+ * The one facade for wait strategies, named as in testcontainers.
+ */
+import { LogWaitStrategy } from "./log-wait-strategy";
+import { StartedWaitStrategy, type WaitStrategy } from "./wait-strategy";
+
+export const Wait = {
+  /** Ready when a line of output matches `message` (substring or RegExp), `times` times. */
+  forLogMessage(message: string | RegExp, times = 1): WaitStrategy {
+    return new LogWaitStrategy(message, times);
+  },
+  /** Ready as soon as the container's command runs. */
+  forStartup(): WaitStrategy {
+    return new StartedWaitStrategy();
+  },
+};

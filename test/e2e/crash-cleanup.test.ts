@@ -1,0 +1,55 @@
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import readline from "node:readline";
+import { readConfig } from "../../src";
+import { waitFor } from "../helpers/wait-for";
+
+jest.setTimeout(60_000);
+
+/** Host pids of processes whose cmdline contains `needle`. */
+function pidsWith(needle: string): number[] {
+  return fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d)).flatMap((d) => {
+    try {
+      return fs.readFileSync(`/proc/${d}/cmdline`, "utf8").includes(needle) ? [Number(d)] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** True while `pid` runs (a zombie waiting for its reaper does not count). */
+function isRunning(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+describe("a killed test process leaves nothing behind", () => {
+  it("SIGKILL of the Node process removes the container's processes, mounts and state within 2 s", async () => {
+    const child = spawn(process.execPath, [require.resolve("ts-node/dist/bin.js"), "--transpile-only", path.join(__dirname, "../helpers/start-and-hang.ts")], {
+      stdio: ["ignore", "pipe", "inherit"],
+      env: { ...process.env, TS_NODE_COMPILER_OPTIONS: JSON.stringify({ module: "commonjs", moduleResolution: "node" }) },
+    });
+    const exited = new Promise((r) => child.once("exit", r));
+    const first = await readline.createInterface({ input: child.stdout! })[Symbol.asyncIterator]().next();
+    expect(first.done).toBe(false);
+    const { id } = JSON.parse(first.value) as { id: string };
+    const stateDir = path.join(readConfig().stateDir, id);
+    expect(fs.existsSync(stateDir)).toBe(true);
+    const shimPid = Number(fs.readFileSync(path.join(stateDir, "shim.pid"), "utf8"));
+    const containerPids = pidsWith("sleep\u0000600");
+    expect(containerPids.length).toBeGreaterThan(0);
+
+    child.kill("SIGKILL");
+    await exited;
+    await waitFor(
+      () => !fs.existsSync(stateDir) && containerPids.every((p) => !isRunning(p)) && !fs.readFileSync("/proc/self/mountinfo", "utf8").includes(id),
+      2_000,
+      "the container's processes, mounts and state dir to be gone",
+    );
+    await waitFor(() => !isRunning(shimPid), 2_000, "the helper process to exit");
+  });
+});
