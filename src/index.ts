@@ -1,6 +1,8 @@
 /**
  * testcell: throwaway containers for integration tests, with no Docker daemon.
  */
+import "./polyfill";
+
 export { GenericContainer } from "./container/generic-container";
 export { StartedContainer, type ExecOptions, type StopOptions } from "./container/started-container";
 export { StoppedContainer } from "./container/stopped-container";

@@ -1,6 +1,7 @@
 /**
  * A running container: exec, logs, stop, and `await using` support.
  */
+import "../polyfill";
 import type { Readable } from "node:stream";
 import { invalidArgument } from "../errors";
 import type { ContainerSpec, ExecResult, RuntimeContainer } from "../runtime/runtime";

@@ -1,0 +1,78 @@
+/* caps.c - user, groups and Docker's default capability set. */
+#include <grp.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+
+#include "shim.h"
+#include "util.h"
+
+/* Docker's 14 (moby daemon/pkg/oci/caps/defaults.go); CapEff of root = 00000000a80425fb. */
+static const int docker_caps[] = {
+  CAP_CHOWN,  CAP_DAC_OVERRIDE, CAP_FSETID,  CAP_FOWNER,           CAP_MKNOD,      CAP_NET_RAW, CAP_SETGID,
+  CAP_SETUID, CAP_SETFCAP,      CAP_SETPCAP, CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT, CAP_KILL,    CAP_AUDIT_WRITE,
+};
+
+static uint64_t
+docker_mask (void)
+{
+  uint64_t mask = 0;
+  size_t i;
+
+  for (i = 0; i < ARRAY_SIZE (docker_caps); i++)
+    mask |= 1ULL << docker_caps[i];
+  return mask;
+}
+
+/* Drop everything else from the bounding set; must happen while we still have CAP_SETPCAP. */
+int
+tc_drop_bounding (tc_error_t *err)
+{
+  uint64_t keep = docker_mask ();
+  int cap;
+
+  for (cap = 0; cap < 64; cap++)
+    {
+      if (keep & (1ULL << cap))
+        continue;
+      if (prctl (PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
+        {
+          if (errno == EINVAL) /* past CAP_LAST_CAP of this kernel */
+            break;
+          return tc_make_error (err, errno, "drop capability %d from the bounding set", cap);
+        }
+    }
+  return 0;
+}
+
+/* setgroups, setresgid, then setresuid with PR_SET_KEEPCAPS so tc_set_caps() still can act. */
+int
+tc_set_ids (uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups, tc_error_t *err)
+{
+  if (setgroups (ngroups, groups) < 0)
+    return tc_make_error (err, errno, "setgroups (%zu groups)", ngroups);
+  if (setresgid (gid, gid, gid) < 0)
+    return tc_make_error (err, errno, "setresgid %u", (unsigned) gid);
+  if (prctl (PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+    return tc_make_error (err, errno, "prctl PR_SET_KEEPCAPS");
+  if (setresuid (uid, uid, uid) < 0)
+    return tc_make_error (err, errno, "setresuid %u", (unsigned) uid);
+  return 0;
+}
+
+/* Effective = permitted = Docker's set, inheritable and ambient empty (CVE-2022-29162). */
+int
+tc_set_caps (tc_error_t *err)
+{
+  struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+  struct __user_cap_data_struct data[2] = { { 0, 0, 0 }, { 0, 0, 0 } };
+  uint64_t mask = docker_mask ();
+
+  data[0].effective = data[0].permitted = (uint32_t) mask;
+  data[1].effective = data[1].permitted = (uint32_t) (mask >> 32);
+  if (syscall (SYS_capset, &hdr, data) < 0)
+    return tc_make_error (err, errno, "capset");
+  if (prctl (PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+    return tc_make_error (err, errno, "clear the ambient capabilities");
+  return 0;
+}
