@@ -45,7 +45,7 @@ do_opaque (struct fixup *f, tc_error_t *err)
   cleanup_close int fd = -1;
 
   if (! tc_path_ok (dir, 0))
-    return tc_make_error (err, EINVAL, "invalid relative path");
+    return tc_make_error (err, 0, "invalid relative path (absolute, `..` or empty)");
   fd = tc_open_beneath (f->layer, dir, O_RDONLY | O_DIRECTORY, BENEATH, err);
   if (fd < 0)
     return -1;
@@ -65,7 +65,7 @@ do_node (struct fixup *f, tc_error_t *err)
   mode = strtoul (f->args[0], &end, 0);
   if (*end || end == f->args[0] || mode > 07777 || tc_parse_ulong (f->args[1], 4095, &major) < 0
       || tc_parse_ulong (f->args[2], 1048575, &minor) < 0)
-    return tc_make_error (err, EINVAL, "bad mode/major/minor `%s` `%s` `%s`", f->args[0], f->args[1], f->args[2]);
+    return tc_make_error (err, 0, "bad mode/major/minor `%s` `%s` `%s`", f->args[0], f->args[1], f->args[2]);
   if (mknodat (f->parent, f->name, type | (mode_t) mode, makedev (major, minor)) == 0)
     return 0;
   if (errno == EPERM && type != S_IFIFO)
@@ -109,7 +109,7 @@ open_parent (struct fixup *f, tc_error_t *err)
 
   f->name = slash ? slash + 1 : f->path;
   if (! tc_path_ok (f->path, 0) || f->name[0] == '\0' || strcmp (f->name, ".") == 0)
-    return tc_make_error (err, EINVAL, "invalid relative path");
+    return tc_make_error (err, 0, "invalid relative path (absolute, `..` or empty)");
   if (slash == NULL)
     return f->parent = fcntl (f->layer, F_DUPFD_CLOEXEC, 3);
   snprintf (dir, sizeof dir, "%.*s", (int) (slash - f->path), f->path);
@@ -121,6 +121,7 @@ static int
 apply (struct fixup *f, const char **fields, size_t n, size_t *i, tc_error_t *err)
 {
   size_t k;
+  int ret;
 
   for (k = 0; k < ARRAY_SIZE (ops); k++)
     if (strcmp (ops[k].op, fields[*i]) == 0)
@@ -128,16 +129,16 @@ apply (struct fixup *f, const char **fields, size_t n, size_t *i, tc_error_t *er
   f->op = fields[*i];
   f->path = *i + 1 < n ? fields[*i + 1] : "";
   if (k == ARRAY_SIZE (ops) || *i + 2 + ops[k].nargs > n)
-    return tc_make_error (err, EINVAL, "unknown operation or missing fields");
+    return tc_make_error (err, 0, "unknown operation or missing fields");
   f->args = fields + *i + 2;
   *i += 2 + ops[k].nargs;
   if (! ops[k].needs_parent) /* opaque: the dir itself, "" or "." meaning the layer root */
     return ops[k].fn (f, err);
   if (open_parent (f, err) < 0)
     return -1;
-  k = (size_t) ops[k].fn (f, err);
+  ret = ops[k].fn (f, err);
   tc_closep (&f->parent);
-  return (int) k;
+  return ret;
 }
 
 /**
@@ -160,13 +161,18 @@ tc_fixup_main (const char *layer_dir)
   else if (tc_read_all (0, &buf, &len, 64u << 20, &err) == 0 && tc_record_fields (buf, len, &fields, &n, &err) == 0)
     {
       if (n >= 2 && strcmp (fields[0], "version") == 0) /* optional, as in the other records */
-        i = strcmp (fields[1], "1") == 0 ? 2 : (tc_make_error (&err, EINVAL, "unsupported version"), n + 1);
-      while (i < n && apply (&f, fields, n, &i, &err) == 0)
+        {
+          i = 2;
+          if (strcmp (fields[1], "1") != 0)
+            tc_make_error (&err, 0, "unsupported record version `%s`", fields[1]);
+        }
+      while (err.msg[0] == '\0' && i < n && apply (&f, fields, n, &i, &err) == 0)
         ;
       free (fields);
     }
   if (err.msg[0] == '\0')
     return 0;
-  fprintf (stderr, "testcell-shim: fixup: %s %s: %s\n", f.op, f.path, err.msg);
+  /* PROTOCOL.md's format: "<op> <path>: <strerror>"; our own validation messages otherwise */
+  fprintf (stderr, "testcell-shim: fixup: %s %s: %s\n", f.op, f.path, err.errnum ? strerror (err.errnum) : err.msg);
   return 1;
 }

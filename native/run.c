@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <time.h>
 
@@ -43,6 +44,7 @@ struct run_ctx
   int pidfd;
   int timerfd, sigfd;
   uint64_t kill_deadline; /* CLOCK_MONOTONIC ns of the pending SIGKILL, 0 = none */
+  bool spec_valid;        /* never remove a state_dir from a record that failed validation */
   bool orphaned;          /* lifeline EOF: Node is gone, remove the state dir too */
   char line[128];
   size_t line_len;
@@ -54,7 +56,7 @@ static void __attribute__ ((format (printf, 1, 2)))
 emit (const char *fmt, ...)
 {
   static bool broken;
-  char buf[2048];
+  char buf[4 * sizeof ((tc_error_t *) 0)->msg]; /* always holds a whole line */
   va_list ap;
   int n;
 
@@ -77,69 +79,37 @@ emit_error (const tc_error_t *err)
 
 /* ---- the child: one step per protocol `op` ---- */
 
-static int
-c_parent (struct run_ctx *c, tc_error_t *err)
-{
-  return tc_die_with_parent (c->self_pidfd, err);
-}
-static int
-c_cgroup (struct run_ctx *c, tc_error_t *err)
-{
-  return tc_cgroup_enter (&c->cg, err);
-}
+/* Adapters from the step table to the modules; each is one protocol `op`. */
+static int c_parent (struct run_ctx *c, tc_error_t *err) { return tc_die_with_parent (c->self_pidfd, err); }
+static int c_cgroup (struct run_ctx *c, tc_error_t *err) { return tc_cgroup_enter (&c->cg, err); }
+static int c_overlay (struct run_ctx *c, tc_error_t *err) { return c->rootfd = tc_mount_overlay (&c->spec, err); }
+static int c_proc (struct run_ctx *c, tc_error_t *err) { return tc_mount_proc (c->rootfd, err); }
+static int c_sys (struct run_ctx *c, tc_error_t *err) { return tc_mount_sys (c->rootfd, err); }
+static int c_dev (struct run_ctx *c, tc_error_t *err) { return tc_mount_dev (c->rootfd, err); }
+static int c_pivot (struct run_ctx *c, tc_error_t *err) { return tc_pivot_into (c->rootfd, err); }
+static int c_hostname (struct run_ctx *c, tc_error_t *err) { return tc_set_hostname (c->spec.hostname, err); }
+static int c_net (struct run_ctx *c, tc_error_t *err) { return (void) c, tc_loopback_up (err); }
+static int c_exec (struct run_ctx *c, tc_error_t *err) { return tc_become_and_exec (&c->spec, c->self_pidfd, err); }
+
 static int
 c_stdio (struct run_ctx *c, tc_error_t *err)
 {
   int i;
+
   for (i = 0; i < 3; i++)
     if (dup2 (c->stdio[i], i) < 0)
       return tc_make_error (err, errno, "dup2 onto fd %d", i);
   return 0;
 }
+
 static int
 c_private (struct run_ctx *c, tc_error_t *err)
 {
   (void) c;
-  umask (0);
+  umask (0); /* modes below are exact; tc_become_and_exec restores 022 */
   return tc_mount_make_private (err);
 }
-static int
-c_overlay (struct run_ctx *c, tc_error_t *err)
-{
-  c->rootfd = tc_mount_overlay (&c->spec, err);
-  return c->rootfd;
-}
-static int
-c_proc (struct run_ctx *c, tc_error_t *err)
-{
-  return tc_mount_proc (c->rootfd, err);
-}
-static int
-c_sys (struct run_ctx *c, tc_error_t *err)
-{
-  return tc_mount_sys (c->rootfd, err);
-}
-static int
-c_dev (struct run_ctx *c, tc_error_t *err)
-{
-  return tc_mount_dev (c->rootfd, err);
-}
-static int
-c_pivot (struct run_ctx *c, tc_error_t *err)
-{
-  return tc_pivot_into (c->rootfd, err);
-}
-static int
-c_hostname (struct run_ctx *c, tc_error_t *err)
-{
-  return tc_set_hostname (c->spec.hostname, err);
-}
-static int
-c_net (struct run_ctx *c, tc_error_t *err)
-{
-  (void) c;
-  return tc_loopback_up (err);
-}
+
 static int
 c_cwd (struct run_ctx *c, tc_error_t *err)
 {
@@ -151,11 +121,6 @@ c_cwd (struct run_ctx *c, tc_error_t *err)
   if (fchdir (fd) < 0)
     return tc_make_error (err, errno, "chdir `%s`", c->spec.cwd);
   return 0;
-}
-static int
-c_exec (struct run_ctx *c, tc_error_t *err)
-{
-  return tc_become_and_exec (&c->spec, c->self_pidfd, err);
 }
 
 static const struct
@@ -202,6 +167,7 @@ run_prepare (struct run_ctx *c, tc_error_t *err)
 {
   if (tc_spec_read (SPEC_FD, TC_SPEC_RUN, &c->spec, err) < 0)
     return tc_error_set_op (err, "spec"), -1;
+  c->spec_valid = true; /* from here on state_dir may be removed */
   close (SPEC_FD);
   if (prctl (PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
     return tc_make_error (err, errno, "prctl PR_SET_DUMPABLE"), tc_error_set_op (err, "clone"), -1;
@@ -212,7 +178,12 @@ run_prepare (struct run_ctx *c, tc_error_t *err)
       || (c->stdio[2] = open_log (c->spec.stderr_path, err)) < 0)
     return tc_error_set_op (err, "log"), -1;
   if (c->spec.cgroup_parent && tc_cgroup_create (&c->cg, c->spec.cgroup_parent, c->spec.id, err) < 0)
-    return tc_error_set_op (err, "cgroup"), -1;
+    {
+      /* No limits exist in protocol v1, so an unusable hierarchy only costs accounting. */
+      fprintf (stderr, "testcell-shim: note: running without a cgroup: %s\n", err->msg);
+      tc_cgroup_destroy (&c->cg);
+      memset (err, 0, sizeof *err);
+    }
   c->self_pidfd = tc_pidfd_open (getpid ());
   if (c->self_pidfd < 0 || pipe2 (c->sync, O_CLOEXEC) < 0)
     return tc_make_error (err, errno, "pidfd_open/pipe2"), tc_error_set_op (err, "clone"), -1;
@@ -330,6 +301,32 @@ rm_entry (const char *path, const struct stat *st, int type, struct FTW *ftw)
   return 0;
 }
 
+/* Remove state_dir recursively, never following symlinks nor crossing mounts; only when it
+ * looks like a state dir (upper/ and work/ present), as a guard against a wrong path. */
+static void
+remove_state_dir (const char *dir)
+{
+  char upper[PATH_MAX], work[PATH_MAX];
+  struct stat st;
+
+  snprintf (upper, sizeof upper, "%s/upper", dir);
+  snprintf (work, sizeof work, "%s/work", dir);
+  if (lstat (upper, &st) < 0 || ! S_ISDIR (st.st_mode) || lstat (work, &st) < 0 || ! S_ISDIR (st.st_mode))
+    fprintf (stderr, "testcell-shim: not removing `%s`: no upper/ and work/ in it\n", dir);
+  else if (nftw (dir, rm_entry, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0)
+    fprintf (stderr, "testcell-shim: remove `%s`: %s\n", dir, strerror (errno));
+}
+
+/* After a failed start: did Node already go away (lifeline at EOF, nothing waiting)? */
+static bool
+lifeline_gone (void)
+{
+  struct pollfd p = { 0, POLLIN, 0 };
+  char c;
+
+  return TEMP_FAILURE_RETRY (poll (&p, 1, 0)) == 1 && read (0, &c, 1) <= 0;
+}
+
 /* Wait for pid 1, report its end, remove what we created. */
 static int
 run_finish (struct run_ctx *c)
@@ -346,8 +343,8 @@ run_finish (struct run_ctx *c)
   emit ("{\"event\":\"exit\",\"code\":%d,\"signal\":%d,\"oom\":%s}\n", code, sig,
         tc_cgroup_oom_killed (&c->cg) ? "true" : "false");
   tc_cgroup_destroy (&c->cg);
-  if (c->orphaned && nftw (c->spec.state_dir, rm_entry, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0)
-    fprintf (stderr, "testcell-shim: remove `%s`: %s\n", c->spec.state_dir, strerror (errno));
+  if (c->orphaned)
+    remove_state_dir (c->spec.state_dir);
   return 0;
 }
 
@@ -420,6 +417,8 @@ tc_run_main (void)
           TEMP_FAILURE_RETRY (waitpid (c.pid, NULL, 0));
         }
       tc_cgroup_destroy (&c.cg);
+      if (c.spec_valid && lifeline_gone ())
+        remove_state_dir (c.spec.state_dir);
       return 1;
     }
   emit ("{\"event\":\"started\",\"pid\":%d}\n", (int) c.pid);

@@ -126,10 +126,16 @@ S=$(new_state missing)
 run_fg "$S" -- nosuchcommand
 check "missing command: exit 1" 1 "$RC"
 check "missing command: error event" '"op":"lookup","errno":2' "$(echo "$EV" | grep -o '"op":"lookup","errno":2')"
+S=$(new_state missing2)
+spec "$S" -- nosuchcommand > "$S/spec"
+lowers "$L" >> "$S/spec"
+"$SHIM" run 3<"$S/spec" 4>"$S/events" 0</dev/null
+check "failed start with the lifeline already closed removes the state dir" gone "$([ -e "$S" ] && echo present || echo gone)"
 S=$(new_state badspec)
 printf 'version\0001\0state_dir\0%s\0colour\0red\0' "$S" > "$S/spec"
 "$SHIM" run 3<"$S/spec" 4>"$S/events" 0</dev/null
 check "unknown key: exit 1" 1 $?
+check "an invalid spec's state_dir is never removed" present "$([ -e "$S" ] && echo present || echo gone)"
 check "unknown key: error event" '{"event":"error","op":"spec","errno":22,"msg":"spec: unknown key `colour`: Invalid argument"}' "$(cat "$S/events")"
 
 echo "== exec"
@@ -209,6 +215,33 @@ spec "$S" -- sh -c 'ls /data | tr "\n" " "; test -e /etc/lowerfile && echo visib
 lowers "$U" "$L" >> "$S/spec"
 "$SHIM" run 3<"$S/spec" 4>"$S/events" 0< <(sleep 10)
 check "whiteout hides and opaque dir hides lower files" "c fifo null hidden" "$(cat "$S/out")"
+
+echo "== fallbacks for old kernels: openat2, clone3, close_range fail with ENOSYS (seccomp)"
+cc -O2 -Wall -Wextra -D_GNU_SOURCE -o build/nosys test/nosys.c || exit 1
+NOSYS="build/nosys 437,435,436"
+S=$(new_state fallback)
+spec "$S" cwd /a/b -- sh -c 'ls /proc/self/fd | tr "\n" " "; pwd; ls /dev | wc -l' > "$S/spec"
+lowers "$L" >> "$S/spec"
+$NOSYS "$SHIM" run 3<"$S/spec" 4>"$S/events" 0< <(sleep 10)
+check "run without openat2/clone3/close_range" "0 1 2 3 /a/b 14" "$(echo $(cat "$S/out"))"
+S=$(new_state fallback2)
+run_bg "$S" -- sleep 30
+exec_in "$PID1" -- sh -c 'ls /proc/self/fd | tr "\n" " "' # sanity, with close_range
+OUT2=$OUT
+rec=$T/exec.rec
+OUT=$($NOSYS "$SHIM" exec 3<"$rec" </dev/null)
+check "exec without close_range" "$OUT2" "$OUT"
+echo "kill 9" >&7
+wait "$SHIM_PID"
+exec 7>&-
+mkdir -p "$U/sub" "$T/outside2"
+ln -s "$T/outside2" "$U/link2"
+printf 'whiteout\0sub/w\0' | $NOSYS "$SHIM" fixup "$U"
+check "fixup without openat2" "c 0 0" "$(stat -c '%F %t %T' "$U/sub/w" | sed 's/character special file/c/')"
+printf 'whiteout\0link2/escaped\0' | $NOSYS "$SHIM" fixup "$U" 2>/dev/null
+check "fixup without openat2 refuses a symlinked parent" "1 " "$? $(ls "$T/outside2")"
+printf 'whiteout\0sub/../../escaped\0' | $NOSYS "$SHIM" fixup "$U" 2>/dev/null
+check "fixup without openat2 refuses .." "1 absent" "$? $([ -e "$T/escaped" ] && echo present || echo absent)"
 
 echo "== timing: run true, 20 times"
 for i in $(seq 20); do

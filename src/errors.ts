@@ -29,6 +29,8 @@ export const ErrorCodes = {
   TC_ERR_WAIT_TIMEOUT: "the container did not become ready in time",
   TC_ERR_ABORTED: "the operation was aborted through its AbortSignal",
   TC_ERR_CONFIG: "a TESTCELL_* setting has an invalid value",
+  TC_ERR_PORT_IN_USE: "a fixed host port asked for is already taken",
+  TC_ERR_NO_PORT_BINDING: "getMappedPort was asked for a port that was not exposed",
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -3,6 +3,7 @@
  * two equal containers.
  */
 import type { WaitStrategy } from "../wait/wait-strategy";
+import type { PortBinding } from "./port-spec";
 
 export type PullPolicyName = "missing" | "always";
 
@@ -16,6 +17,7 @@ export interface ContainerOptions {
   hostname?: string;
   waitStrategy?: WaitStrategy;
   startupTimeoutMs?: number;
+  exposedPorts: PortBinding[];
   pullPolicy: PullPolicyName;
   autoRemove: boolean;
 }
@@ -27,5 +29,6 @@ export function snapshot(o: ContainerOptions): Readonly<ContainerOptions> {
     command: o.command && [...o.command],
     entrypoint: o.entrypoint && [...o.entrypoint],
     environment: { ...o.environment },
+    exposedPorts: o.exposedPorts.map((p) => ({ ...p })),
   });
 }

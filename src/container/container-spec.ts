@@ -63,6 +63,7 @@ export async function buildSpec(o: Readonly<ContainerOptions>, image: ResolvedIm
     gid: user.gid,
     groups: user.groups,
     stopSignal: stopSignalNumber(config.StopSignal),
+    ports: o.exposedPorts.map((p) => ({ ...p })),
     files: {
       "etc/hostname": `${hostname}\n`,
       "etc/hosts": `127.0.0.1\tlocalhost ${hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`,

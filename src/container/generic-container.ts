@@ -10,6 +10,7 @@ import { snapshot, type ContainerOptions } from "./container-options";
 import { buildSpec } from "./container-spec";
 import { StartedContainer } from "./started-container";
 import type { PullPolicy } from "./pull-policy";
+import { parsePort, type PortWithOptionalBinding } from "./port-spec";
 
 const DEFAULT_STARTUP_TIMEOUT_MS = 60_000;
 
@@ -23,7 +24,7 @@ export class GenericContainer {
 
   constructor(image: string, private readonly context?: TestcellContext) {
     if (typeof image !== "string" || image.trim() === "") throw invalidArgument("GenericContainer(image)", "an image name such as `redis:7`", image);
-    this.options = { image: image.trim(), environment: {}, pullPolicy: "missing", autoRemove: true };
+    this.options = { image: image.trim(), environment: {}, exposedPorts: [], pullPolicy: "missing", autoRemove: true };
   }
 
   /** Replaces the image's Cmd. */
@@ -46,6 +47,16 @@ export class GenericContainer {
       if (k === "" || k.includes("=")) throw invalidArgument("withEnvironment", "names without `=`", k);
     }
     Object.assign(this.options.environment, environment);
+    return this;
+  }
+
+  /** Publishes ports on 127.0.0.1: `6379`, `"53/udp"`, `{ container: 80, host: 8080 }`; accumulates. */
+  withExposedPorts(...ports: PortWithOptionalBinding[]): this {
+    for (const p of ports) {
+      const b = parsePort(p);
+      this.options.exposedPorts = this.options.exposedPorts.filter((e) => e.container !== b.container || e.protocol !== b.protocol);
+      this.options.exposedPorts.push(b);
+    }
     return this;
   }
 
@@ -96,7 +107,7 @@ export class GenericContainer {
     const image = await ctx.images.ensure(o.image, { pullPolicy: o.pullPolicy, signal: options.signal });
     const spec = await buildSpec(o, image);
     const container = await ctx.runtime.start(spec, { signal: options.signal });
-    const strategy = o.waitStrategy ?? Wait.forStartup();
+    const strategy = o.waitStrategy ?? Wait.forListeningPorts();
     const timeout = o.startupTimeoutMs ?? strategy.getStartupTimeout() ?? DEFAULT_STARTUP_TIMEOUT_MS;
     try {
       await waitForContainer(container, strategy, timeout, spec.image, options.signal);

@@ -3,7 +3,8 @@
  */
 import "../polyfill";
 import type { Readable } from "node:stream";
-import { invalidArgument } from "../errors";
+import { invalidArgument, tcError } from "../errors";
+import { portKey } from "./port-spec";
 import type { ContainerSpec, ExecResult, RuntimeContainer } from "../runtime/runtime";
 import type { ContainerOptions } from "./container-options";
 import { StoppedContainer } from "./stopped-container";
@@ -41,6 +42,29 @@ export class StartedContainer implements AsyncDisposable {
   /** The canonical reference of the image it runs. */
   getImage(): string {
     return this.spec.image;
+  }
+
+  /** Where mapped ports are reachable: always the loopback address, 127.0.0.1. */
+  getHost(): string {
+    return "127.0.0.1";
+  }
+
+  /** The host port for a container port: `getMappedPort(6379)`, `getMappedPort("53/udp")`. */
+  getMappedPort(port: number | string, protocol: "tcp" | "udp" = "tcp"): number {
+    const key = portKey(port, protocol);
+    const host = this.container.mappedPorts.get(key);
+    if (host === undefined) {
+      const known = [...this.container.mappedPorts.keys()].join(", ") || "none";
+      throw tcError("TC_ERR_NO_PORT_BINDING", `No port binding found for ${key} in container ${this.spec.id.slice(0, 12)} (${this.spec.image}); exposed: ${known}. Add it with withExposedPorts()`);
+    }
+    return host;
+  }
+
+  /** The host port of the first exposed port. */
+  getFirstMappedPort(): number {
+    const first = this.container.mappedPorts.values().next();
+    if (first.done) throw tcError("TC_ERR_NO_PORT_BINDING", `container ${this.spec.id.slice(0, 12)} (${this.spec.image}) exposes no ports; add them with withExposedPorts()`);
+    return first.value;
   }
 
   /** Runs a command in the container; a string is split on spaces, as testcontainers does. */

@@ -9,11 +9,10 @@ import type { Config } from "../config";
 import { isTestcellError, tcError, type TestcellError } from "../errors";
 import { ContentStore, type ImageRecord } from "./content-store";
 import { isDigest } from "./digest";
-import { parseImageConfig, type ImageConfig, type ImageConfigFile } from "./image-config";
-import { LayerPuller, type LayerJob, type PullProgress } from "./layer-puller";
-import { parseManifestDocument, type Descriptor, type ImageManifest, type ManifestDocument } from "./manifest";
-import { MANIFEST_TYPES } from "./media-types";
-import { formatPlatform, hostPlatform, parsePlatform, selectPlatform, type Platform } from "./platform";
+import type { ImageConfig } from "./image-config";
+import { ImagePuller } from "./image-puller";
+import type { PullProgress } from "./layer-puller";
+import { formatPlatform, hostPlatform, parsePlatform, type Platform } from "./platform";
 import { parseImageReference, resolveRegistryHost, type ImageReference, type RegistryEndpoint } from "./reference";
 import type { RegistryCredentials } from "./registry-auth";
 import { RegistryClient, type RetryPolicy } from "./registry-client";
@@ -23,7 +22,6 @@ import type { Fixup } from "./unpack";
 export type { PullProgress } from "./layer-puller";
 
 const debug = createDebug("testcell:pull");
-const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
 
 export type PullPolicy = "missing" | "always";
 
@@ -75,7 +73,7 @@ export interface StoredImage {
 export class ImageService {
   readonly store: ContentStore;
   private readonly options: ImageServiceOptions;
-  private readonly layers = new LayerPuller();
+  private readonly puller: ImagePuller;
   private readonly clients = new Map<string, RegistryClient>();
   private ownDispatcher: Agent | undefined;
   private prepared: Promise<void> | undefined;
@@ -83,6 +81,7 @@ export class ImageService {
   constructor(options: ImageServiceOptions) {
     this.options = options;
     this.store = new ContentStore(options.config.cacheDir);
+    this.puller = new ImagePuller(this.store, options.fixup);
   }
 
   /** Makes an image available locally and returns what the runtime needs to run it. */
@@ -96,10 +95,14 @@ export class ImageService {
     }
     if (policy === "missing") {
       const cached = await this.fromStore(ref, key);
-      if (cached) return cached;
+      if (cached) return cached.image;
     }
     try {
       options.signal?.throwIfAborted();
+      if (policy === "always") {
+        const unchanged = await this.unchanged(ref, key, options.signal);
+        if (unchanged) return unchanged;
+      }
       return await this.pull(ref, key, platform, options);
     } catch (err) {
       throw this.finalError(err, ref, options.signal);
@@ -145,114 +148,48 @@ export class ImageService {
   }
 
   /** A stored image whose record and every layer dir exist; no network. */
-  private async fromStore(ref: ImageReference, key: string): Promise<ResolvedImage | undefined> {
+  private async fromStore(ref: ImageReference, key: string): Promise<{ image: ResolvedImage; resolvedDigest: string } | undefined> {
     const refRecord = await this.store.readRef(key).catch(() => undefined);
     if (!refRecord || !isDigest(refRecord.manifestDigest)) return undefined;
     const image = await this.store.readImage(refRecord.manifestDigest);
     if (!image) return undefined;
     for (const d of image.diffIds) if (!isDigest(d) || !(await this.store.hasLayer(d))) return undefined;
     debug("%s: in the store (%s)", ref.toString(), refRecord.manifestDigest);
-    return resolved(ref, image, this.store);
+    return { image: resolved(ref, image, this.store), resolvedDigest: refRecord.resolvedDigest };
+  }
+
+  /** pullPolicy "always": one HEAD tells whether the tag still names what the store holds (HEADs are not counted as pulls). */
+  private async unchanged(ref: ImageReference, key: string, signal: AbortSignal | undefined): Promise<ResolvedImage | undefined> {
+    const cached = await this.fromStore(ref, key);
+    if (!cached || ref.digest !== undefined) return cached?.image;
+    const endpoint = resolveRegistryHost(ref, this.options.config);
+    const current = await this.client(endpoint)
+      .headManifest(endpoint.repository, ref.reference, { image: ref.toString(), signal })
+      .catch(() => undefined); // the GET that follows reports any real problem
+    return current !== undefined && current === cached.resolvedDigest ? cached.image : undefined;
   }
 
   private async pull(ref: ImageReference, key: string, platform: Platform, options: EnsureOptions): Promise<ResolvedImage> {
     await this.prepare();
     const endpoint = resolveRegistryHost(ref, this.options.config);
-    const image = ref.toString();
-    const pull: Pull = { client: this.client(endpoint), repository: endpoint.repository, image, platform, signal: options.signal };
-    debug("pulling %s from %s/%s (%s)", image, endpoint.baseUrl, endpoint.repository, formatPlatform(platform));
-
-    const { resolvedDigest, manifestDigest, manifest } = await this.resolveManifest(pull, ref.reference);
-    const configFile = parseImageConfig(await this.configBlob(pull, manifest), image);
-    if (configFile.diffIds.length !== manifest.layers.length) {
-      throw tcError(
-        "TC_ERR_MANIFEST_INVALID",
-        `image ${image}: the manifest lists ${manifest.layers.length} layers but the config has ${configFile.diffIds.length} diff ids: the image is broken; rebuild it`,
-      );
-    }
-    if (configFile.architecture && configFile.architecture !== platform.architecture) {
-      debug("warning: %s is built for %s/%s, this is %s", image, configFile.os, configFile.architecture, formatPlatform(platform));
-    }
-    await this.pullLayers(pull, manifest, configFile.diffIds, options);
-
-    const record = imageRecord(manifestDigest, manifest, configFile);
-    await this.store.writeImage(record);
-    await this.store.writeRef(key, { reference: image, platform, manifestDigest, resolvedDigest, pulledAt: new Date().toISOString() });
+    debug("pulling %s from %s/%s (%s)", ref.toString(), endpoint.baseUrl, endpoint.repository, formatPlatform(platform));
+    const record = await this.puller.pull({
+      client: this.client(endpoint),
+      repository: endpoint.repository,
+      reference: ref.reference,
+      image: ref.toString(),
+      key,
+      platform,
+      signal: options.signal,
+      onProgress: options.onProgress,
+    });
     return resolved(ref, record, this.store);
-  }
-
-  /** The tag's (or digest's) manifest; for an index, the manifest of the wanted platform. */
-  private async resolveManifest(pull: Pull, reference: string): Promise<{ resolvedDigest: string; manifestDigest: string; manifest: ImageManifest }> {
-    const top = await this.manifest(pull, reference, undefined);
-    if (top.doc.kind === "manifest") return { resolvedDigest: top.digest, manifestDigest: top.digest, manifest: top.doc };
-    const chosen = selectPlatform(top.doc, pull.platform, pull.image);
-    if (!MANIFEST_TYPES.includes(chosen.mediaType)) {
-      throw tcError("TC_ERR_MANIFEST_INVALID", `image ${pull.image}: the index entry for ${formatPlatform(pull.platform)} is a \`${chosen.mediaType}\`, not an image manifest`);
-    }
-    const picked = await this.manifest(pull, chosen.digest, chosen.mediaType);
-    if (picked.doc.kind !== "manifest") throw tcError("TC_ERR_MANIFEST_INVALID", `image ${pull.image}: an index points at another index, which testcell does not follow`);
-    return { resolvedDigest: top.digest, manifestDigest: picked.digest, manifest: picked.doc };
-  }
-
-  /**
-   * All layers at once. The first failure cancels the others, and ensure() rejects only once
-   * every layer has settled, so nothing is still writing to the store after it returns.
-   */
-  private async pullLayers(pull: Pull, manifest: ImageManifest, diffIds: string[], options: EnsureOptions): Promise<void> {
-    const cancel = new AbortController();
-    const unlink = linkAbort(options.signal, cancel);
-    let first: { error: unknown } | undefined;
-    const jobs = manifest.layers.map((layer, i) =>
-      this.layers.ensure(this.layerJob(pull, layer, diffIds[i]!, { ...options, signal: cancel.signal })).catch((error: unknown) => {
-        first ??= { error };
-        cancel.abort();
-      }),
-    );
-    await Promise.all(jobs);
-    unlink();
-    if (first) throw first.error;
-  }
-
-  private layerJob(pull: Pull, layer: Descriptor, diffId: string, options: EnsureOptions): LayerJob {
-    return {
-      store: this.store,
-      client: pull.client,
-      fixup: this.options.fixup,
-      repository: pull.repository,
-      image: pull.image,
-      layer,
-      diffId,
-      ...(options.signal ? { signal: options.signal } : {}),
-      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    };
   }
 
   /** Creates the store layout and sweeps what crashed pulls left, once per service. */
   private prepare(): Promise<void> {
     this.prepared ??= this.store.prepare().then(() => this.store.sweep().then((n) => void (n && debug("removed %d stale temp files", n))));
     return this.prepared;
-  }
-
-  /** A manifest by tag or digest: from the store when pinned by a digest we hold, else fetched and stored. */
-  private async manifest(pull: Pull, reference: string, mediaType: string | undefined): Promise<{ digest: string; doc: ManifestDocument }> {
-    if (isDigest(reference)) {
-      const local = await this.store.readBlob(reference);
-      if (local) return { digest: reference, doc: parseManifestDocument(local, mediaType, pull.image) };
-    }
-    const fetched = await pull.client.getManifest(pull.repository, reference, { image: pull.image, signal: pull.signal });
-    const doc = parseManifestDocument(fetched.bytes, fetched.contentType, pull.image);
-    await this.store.writeBlob(fetched.digest, fetched.bytes);
-    return { digest: fetched.digest, doc };
-  }
-
-  /** The config blob, from the store or the registry (verified either way). */
-  private async configBlob(pull: Pull, manifest: ImageManifest): Promise<Buffer> {
-    const digest = manifest.config.digest;
-    const local = await this.store.readBlob(digest);
-    if (local) return local;
-    const bytes = await pull.client.getBlobBytes(pull.repository, digest, MAX_CONFIG_BYTES, { image: pull.image, signal: pull.signal });
-    await this.store.writeBlob(digest, bytes);
-    return bytes;
   }
 
   /** One client per registry host, so tokens are reused across pulls. */
@@ -289,36 +226,4 @@ function resolved(ref: ImageReference, image: ImageRecord, store: ContentStore):
     config: image.config,
     layerDirs: image.diffIds.map((d) => store.layerPath(d)),
   };
-}
-
-/** One pull in progress: where from, what for. */
-interface Pull {
-  client: RegistryClient;
-  repository: string;
-  image: string;
-  platform: Platform;
-  signal: AbortSignal | undefined;
-}
-
-function imageRecord(manifestDigest: string, manifest: ImageManifest, configFile: ImageConfigFile): ImageRecord {
-  const { os, architecture, variant } = configFile;
-  return {
-    manifestDigest,
-    manifestMediaType: manifest.mediaType,
-    configDigest: manifest.config.digest,
-    layers: manifest.layers.map((l) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size })),
-    diffIds: configFile.diffIds,
-    platform: { os, architecture, ...(variant ? { variant } : {}) },
-    config: configFile.config,
-    ...(configFile.created ? { created: configFile.created } : {}),
-  };
-}
-
-/** Aborts `controller` when `parent` aborts; returns the unlinker. */
-function linkAbort(parent: AbortSignal | undefined, controller: AbortController): () => void {
-  if (!parent) return () => undefined;
-  if (parent.aborted) controller.abort(parent.reason);
-  const onAbort = (): void => controller.abort(parent.reason);
-  parent.addEventListener("abort", onAbort, { once: true });
-  return () => parent.removeEventListener("abort", onAbort);
 }

@@ -218,6 +218,11 @@ export class RegistryClient {
         });
       }
       const next = new URL(location, current);
+      if (next.protocol !== "https:" && next.protocol !== "http:") {
+        throw tcError("TC_ERR_REGISTRY_RESPONSE", `registry ${ctx.host} redirected the ${ctx.what} of ${ctx.image} to a ${next.protocol} URL: only http(s) is followed`, {
+          context: { image: ctx.image, registry: ctx.host },
+        });
+      }
       if (next.origin !== new URL(current).origin) sent = withAuth(sent, undefined);
       debug("%s redirected to %s", ctx.what, next.origin);
       current = next.href;

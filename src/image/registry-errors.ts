@@ -85,7 +85,7 @@ export function statusError(status: number, errors: RegistryErrorEntry[], ctx: R
   if (codes.includes("MANIFEST_UNKNOWN") || (status === 404 && ctx.what === "manifest")) {
     return tcError("TC_ERR_IMAGE_NOT_FOUND", `image ${ctx.image} not found at registry ${ctx.host} (manifest unknown): check the name and tag`, { context });
   }
-  if (codes.includes("BLOB_UNKNOWN") || status === 404) {
+  if (codes.includes("BLOB_UNKNOWN") || (status === 404 && ctx.what.startsWith("blob"))) {
     return tcError(
       "TC_ERR_IMAGE_NOT_FOUND",
       `${ctx.what} of image ${ctx.image} not found at registry ${ctx.host} (${codes.includes("BLOB_UNKNOWN") ? "blob unknown" : "HTTP 404"}): the image was deleted or only partly pushed; push it again`,

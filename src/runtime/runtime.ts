@@ -21,6 +21,8 @@ export interface ContainerSpec {
   groups: number[];
   /** Signal number sent by a graceful stop. */
   stopSignal: number;
+  /** Ports published on 127.0.0.1 of the host. */
+  ports: Array<{ container: number; protocol: "tcp" | "udp"; host: number }>;
   /** Files written into the container's root before it starts (path inside -> content). */
   files: Record<string, string>;
 }
@@ -57,6 +59,8 @@ export interface RuntimeContainer {
   readonly pid: number;
   /** Resolves when the container's pid 1 has exited. */
   readonly exited: Promise<ExitInfo>;
+  /** Host ports by "6379/tcp", bound on 127.0.0.1. */
+  readonly mappedPorts: ReadonlyMap<string, number>;
   /** The exit information once it is known, otherwise undefined. */
   exitInfo(): ExitInfo | undefined;
   exec(command: string[], options?: ExecOptions): Promise<ExecResult>;

@@ -5,7 +5,7 @@
 import type { RuntimeContainer } from "../runtime/runtime";
 
 /** What a wait strategy may use: the running container. */
-export type ContainerHandle = Pick<RuntimeContainer, "id" | "exec" | "logs" | "lastLogLines" | "exited" | "exitInfo">;
+export type ContainerHandle = Pick<RuntimeContainer, "id" | "pid" | "mappedPorts" | "exec" | "logs" | "lastLogLines" | "exited" | "exitInfo">;
 
 export interface WaitStrategy {
   /** Resolves when the container is ready; should stop work when `signal` aborts. */

@@ -33,6 +33,7 @@ export class EmbeddedContainer implements RuntimeContainer {
   constructor(
     readonly id: string,
     readonly pid: number,
+    readonly mappedPorts: ReadonlyMap<string, number>,
     private readonly shim: ChildProcess,
     exited: Promise<ExitInfo>,
     private readonly spec: ContainerSpec,

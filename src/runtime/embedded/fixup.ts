@@ -4,12 +4,8 @@
  */
 import { spawn } from "node:child_process";
 import { tcError } from "../../errors";
+import type { FixupOp } from "../../image/fixup-ops";
 import { assertShim } from "./shim";
-
-export type FixupOp =
-  | { kind: "whiteout" | "opaque"; path: string }
-  | { kind: "chr" | "blk" | "fifo"; path: string; mode: number; major: number; minor: number }
-  | { kind: "xattr"; path: string; name: string; value: Buffer };
 
 function encode(ops: FixupOp[]): Buffer {
   const parts: Buffer[] = [Buffer.from("version\x001\0")];

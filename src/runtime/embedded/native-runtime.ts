@@ -18,6 +18,7 @@ const debug = createDebug("testcell:native");
 
 type ShimEvent =
   | { event: "started"; pid: number }
+  | { event: "port"; proto: "tcp" | "udp"; container: number; host: number }
   | ShimErrorEvent
   | { event: "exit"; code: number; signal: number; oom: boolean };
 
@@ -47,12 +48,13 @@ export class NativeRuntime implements Runtime {
       fs.writeFileSync(paths.pidFile, String(shim.pid ?? 0));
       const events = readEvents(shim);
       (shim.stdio[3] as Writable).end(runRecord(spec, paths));
-      const first = await firstEvent(shim, events, signal);
+      const ports = new Map<string, number>();
+      const first = await firstEvent(shim, events, ports, signal);
       if (first.event === "error") throw shimError(first, spec.image, spec.id);
       debug("[%s] started, pid %d", spec.id.slice(0, 12), first.pid);
       const exited = exitOf(shim, events);
       unrefShim(shim);
-      return new EmbeddedContainer(spec.id, first.pid, shim, exited, spec, paths, this.options.shimPath, this.options.userResolver(spec));
+      return new EmbeddedContainer(spec.id, first.pid, ports, shim, exited, spec, paths, this.options.shimPath, this.options.userResolver(spec));
     } catch (err) {
       shim?.stdin?.destroy();
       if (shim) await shimClosed(shim);
@@ -79,6 +81,7 @@ function runRecord(spec: ContainerSpec, paths: ReturnType<typeof containerPaths>
     ["stdout", paths.stdout],
     ["stderr", paths.stderr],
     ["stop_signal", spec.stopSignal],
+    ...many("port", spec.ports.map((p) => `${p.protocol}:${p.container}:${p.host}`)),
   ]);
 }
 
@@ -95,8 +98,13 @@ function readEvents(shim: ChildProcess): AsyncIterator<ShimEvent> {
   };
 }
 
-/** Waits for `started` or `error`; a helper that dies first is reported with its stderr. */
-async function firstEvent(shim: ChildProcess, events: AsyncIterator<ShimEvent>, signal?: AbortSignal): Promise<{ event: "started"; pid: number } | ShimErrorEvent> {
+/** Waits for `started` or `error`, collecting `port` events; a helper that dies first is reported with its stderr. */
+async function firstEvent(
+  shim: ChildProcess,
+  events: AsyncIterator<ShimEvent>,
+  ports: Map<string, number>,
+  signal?: AbortSignal,
+): Promise<{ event: "started"; pid: number } | ShimErrorEvent> {
   const stderr: Buffer[] = [];
   shim.stderr!.on("data", (d: Buffer) => stderr.push(d));
   const spawnFailed = new Promise<never>((_, reject) =>
@@ -105,13 +113,19 @@ async function firstEvent(shim: ChildProcess, events: AsyncIterator<ShimEvent>, 
   const aborted = new Promise<never>((_, reject) => {
     signal?.addEventListener("abort", () => reject(tcError("TC_ERR_ABORTED", "container start aborted", { cause: signal.reason })), { once: true });
   });
-  const r = await Promise.race([events.next(), spawnFailed, aborted]);
-  if (r.done || (r.value.event !== "started" && r.value.event !== "error")) {
-    await shimClosed(shim);
-    const text = Buffer.concat(stderr).toString("utf8").trim();
-    throw tcError("TC_ERR_RUNTIME", `the native helper ended before the container started (exit ${shim.exitCode ?? shim.signalCode})${text ? `: ${text}` : ""}`);
+  for (;;) {
+    const r = await Promise.race([events.next(), spawnFailed, aborted]);
+    if (!r.done && r.value.event === "port") {
+      ports.set(`${r.value.container}/${r.value.proto}`, r.value.host);
+      continue;
+    }
+    if (r.done || (r.value.event !== "started" && r.value.event !== "error")) {
+      await shimClosed(shim);
+      const text = Buffer.concat(stderr).toString("utf8").trim();
+      throw tcError("TC_ERR_RUNTIME", `the native helper ended before the container started (exit ${shim.exitCode ?? shim.signalCode})${text ? `: ${text}` : ""}`);
+    }
+    return r.value;
   }
-  return r.value as { event: "started"; pid: number } | ShimErrorEvent;
 }
 
 /** Resolves with the container's exit, from the `exit` event (or the helper's own death). */

@@ -47,6 +47,9 @@ export function shimError(e: ShimErrorEvent, image: string, id: string): Testcel
       e.errno === os.constants.errno.ENOSPC
         ? ": a namespace limit is exhausted (see /proc/sys/user/max_*_namespaces)"
         : ": creating namespaces needs root here (rootless mode is not supported yet)";
+  } else if (e.op === "port" && e.errno === os.constants.errno.EADDRINUSE) {
+    code = "TC_ERR_PORT_IN_USE";
+    hint = ": choose another host port, or leave it out to get a free one";
   } else if (e.op === "overlay" && e.errno === os.constants.errno.EINVAL) {
     hint = ": the state or cache dir may be on a file system that overlayfs cannot use (set TESTCELL_STATE_DIR)";
   }

@@ -116,12 +116,23 @@ describe("ImageService.ensure", () => {
     expect(again.layerDirs).toEqual(fromNewService.layerDirs);
   });
 
-  it("asks the registry again with pullPolicy always, but reuses the layers", async () => {
+  it("asks the registry again with pullPolicy always, with one HEAD when the tag has not moved", async () => {
     await ensure();
-    const before = registry.count((r) => r.url.includes("/blobs/"));
+    const before = registry.requests.length;
     await ensure(undefined, { pullPolicy: "always" });
-    expect(registry.count((r) => r.url.includes("/manifests/"))).toBeGreaterThan(1);
-    expect(registry.count((r) => r.url.includes("/blobs/"))).toBe(before);
+    expect(registry.requests.slice(before).map((r) => `${r.method} ${r.url}`)).toEqual([`HEAD /v2/team/app/manifests/1`]);
+  });
+
+  it("pulls what changed with pullPolicy always when the tag has moved, reusing the layers it has", async () => {
+    const first = await ensure();
+    const moved = buildImage([image.layers[0]!], { Cmd: ["moved"] });
+    registry.push("team/app", "1", moved);
+    const blobRequests = registry.count((r) => r.url.includes("/blobs/"));
+    const second = await ensure(undefined, { pullPolicy: "always" });
+    expect(second.manifestDigest).toBe(moved.manifestDigest);
+    expect(second.config.Cmd).toEqual(["moved"]);
+    expect(second.layerDirs).toEqual([first.layerDirs[0]]);
+    expect(registry.count((r) => r.url.includes("/blobs/"))).toBe(blobRequests + 1); // the new config only
   });
 
   it("unpacks a layer again from the stored blob when its dir went missing", async () => {
@@ -266,6 +277,15 @@ describe("ImageService.ensure", () => {
     const err = await failure(ensure(`${registry.host}/team/app:nosuch`));
     expect(err.code).toBe("TC_ERR_IMAGE_NOT_FOUND");
     expect(err.message).toBe(`image ${registry.host}/team/app:nosuch not found at registry ${registry.host} (manifest unknown): check the name and tag`);
+  });
+
+  it("maps a missing blob to TC_ERR_IMAGE_NOT_FOUND", async () => {
+    registry.intercept = (req, res) => (req.url!.endsWith(image.layers[1]!.digest) ? error(res, 404, "BLOB_UNKNOWN", "blob unknown to registry") : undefined);
+    const err = await failure(ensure());
+    expect(err.code).toBe("TC_ERR_IMAGE_NOT_FOUND");
+    expect(err.message).toBe(
+      `blob ${image.layers[1]!.digest} of image ${registry.host}/team/app:1 not found at registry ${registry.host} (blob unknown): the image was deleted or only partly pushed; push it again`,
+    );
   });
 
   it("reports a registry that is down as TC_ERR_REGISTRY_UNREACHABLE, without retrying", async () => {
