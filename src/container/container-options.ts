@@ -2,24 +2,32 @@
  * The builder's plain-data options. `start()` works on a frozen copy, so starting twice gives
  * two equal containers.
  */
-import type { WaitStrategy } from "../wait/wait-strategy";
+import type { Readable } from "node:stream";
+import type { RootfsCopy } from "../runtime/runtime";
+import type { HealthCheck, WaitStrategy } from "../wait/wait-strategy";
 import type { PortBinding } from "./port-spec";
 
 export type PullPolicyName = "missing" | "always";
 
 export interface ContainerOptions {
   image: string;
+  name?: string;
   command?: string[];
   entrypoint?: string[];
   environment: Record<string, string>;
+  labels: Record<string, string>;
   user?: string;
   workingDir?: string;
   hostname?: string;
+  platform?: string;
+  exposedPorts: PortBinding[];
+  copies: RootfsCopy[];
+  healthCheck?: HealthCheck;
   waitStrategy?: WaitStrategy;
   startupTimeoutMs?: number;
-  exposedPorts: PortBinding[];
   pullPolicy: PullPolicyName;
   autoRemove: boolean;
+  logConsumers: Array<(stream: Readable) => unknown>;
 }
 
 /** A deep-enough copy that later builder calls cannot change. */
@@ -29,6 +37,10 @@ export function snapshot(o: ContainerOptions): Readonly<ContainerOptions> {
     command: o.command && [...o.command],
     entrypoint: o.entrypoint && [...o.entrypoint],
     environment: { ...o.environment },
+    labels: { ...o.labels },
     exposedPorts: o.exposedPorts.map((p) => ({ ...p })),
+    copies: o.copies.map((c) => ({ ...c })),
+    healthCheck: o.healthCheck && { ...o.healthCheck, test: [...o.healthCheck.test] },
+    logConsumers: [...o.logConsumers],
   });
 }

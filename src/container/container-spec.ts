@@ -64,9 +64,10 @@ export async function buildSpec(o: Readonly<ContainerOptions>, image: ResolvedIm
     groups: user.groups,
     stopSignal: stopSignalNumber(config.StopSignal),
     ports: o.exposedPorts.map((p) => ({ ...p })),
-    files: {
-      "etc/hostname": `${hostname}\n`,
-      "etc/hosts": `127.0.0.1\tlocalhost ${hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`,
-    },
+    copies: [
+      { target: "/etc/hostname", source: { content: Buffer.from(`${hostname}\n`) } },
+      { target: "/etc/hosts", source: { content: Buffer.from(`127.0.0.1\tlocalhost ${hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`) } },
+      ...o.copies,
+    ],
   };
 }

@@ -1,12 +1,13 @@
 /**
- * A running container: exec, logs, stop, and `await using` support.
+ * A running container: ports, exec, logs, stop, and `await using` support.
  */
 import "../polyfill";
 import type { Readable } from "node:stream";
 import { invalidArgument, tcError } from "../errors";
-import { portKey } from "./port-spec";
 import type { ContainerSpec, ExecResult, RuntimeContainer } from "../runtime/runtime";
+import type { HealthCheck } from "../wait/wait-strategy";
 import type { ContainerOptions } from "./container-options";
+import { portKey } from "./port-spec";
 import { StoppedContainer } from "./stopped-container";
 
 export interface ExecOptions {
@@ -20,6 +21,18 @@ export interface StopOptions {
   timeout: number;
   /** Remove the container's state after it stopped (default: withAutoRemove, true). */
   remove: boolean;
+  /** Accepted for testcontainers compatibility; anonymous volumes go with the container. */
+  removeVolumes: boolean;
+}
+
+/** What hooks and getters know about a container (testcontainers passes Docker's inspect). */
+export interface ContainerInfo {
+  id: string;
+  name: string;
+  hostname: string;
+  image: string;
+  labels: Record<string, string>;
+  healthCheck?: HealthCheck;
 }
 
 export class StartedContainer implements AsyncDisposable {
@@ -29,14 +42,26 @@ export class StartedContainer implements AsyncDisposable {
     private readonly container: RuntimeContainer,
     private readonly spec: ContainerSpec,
     private readonly options: Readonly<ContainerOptions>,
+    private readonly info: ContainerInfo,
+    private readonly onStopped: () => void = () => undefined,
   ) {}
 
   getId(): string {
     return this.spec.id;
   }
 
+  /** The name given with withName, else the short id. */
+  getName(): string {
+    return this.info.name;
+  }
+
   getHostname(): string {
     return this.spec.hostname;
+  }
+
+  /** The image's labels merged with withLabels. */
+  getLabels(): Record<string, string> {
+    return { ...this.info.labels };
   }
 
   /** The canonical reference of the image it runs. */
@@ -81,11 +106,19 @@ export class StartedContainer implements AsyncDisposable {
     return this.container.logs(options);
   }
 
+  /** Hook for subclasses: runs before the container is stopped. */
+  protected async containerStopping(): Promise<void> {}
+  /** Hook for subclasses: runs after the container has stopped. */
+  protected async containerStopped(): Promise<void> {}
+
   /** Stops (stop signal, then SIGKILL after `timeout` ms) and removes it; safe to call twice. */
   stop(options: Partial<StopOptions> = {}): Promise<StoppedContainer> {
     this.stopped ??= (async () => {
+      await this.containerStopping();
       const exit = await this.container.stop(options.timeout ?? 0);
       if (options.remove ?? this.options.autoRemove) await this.container.remove();
+      this.onStopped();
+      await this.containerStopped();
       return new StoppedContainer(this.spec.id, exit);
     })();
     return this.stopped;
@@ -94,4 +127,30 @@ export class StartedContainer implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
   }
+}
+
+/** Base for module containers (PostgreSqlContainer, ...): delegates everything to a started container. */
+export class AbstractStartedContainer implements AsyncDisposable {
+  constructor(protected readonly startedTestContainer: StartedContainer) {}
+  getId(): string { return this.startedTestContainer.getId(); }
+  getName(): string { return this.startedTestContainer.getName(); }
+  getHostname(): string { return this.startedTestContainer.getHostname(); }
+  getLabels(): Record<string, string> { return this.startedTestContainer.getLabels(); }
+  getImage(): string { return this.startedTestContainer.getImage(); }
+  getHost(): string { return this.startedTestContainer.getHost(); }
+  getMappedPort(port: number | string, protocol: "tcp" | "udp" = "tcp"): number { return this.startedTestContainer.getMappedPort(port, protocol); }
+  getFirstMappedPort(): number { return this.startedTestContainer.getFirstMappedPort(); }
+  exec(command: string | string[], options: Partial<ExecOptions> = {}): Promise<ExecResult> { return this.startedTestContainer.exec(command, options); }
+  logs(options: { follow?: boolean } = {}): Promise<Readable> { return this.startedTestContainer.logs(options); }
+  /** Hook for subclasses: runs before the container is stopped. */
+  protected async containerStopping(): Promise<void> {}
+  /** Hook for subclasses: runs after the container has stopped. */
+  protected async containerStopped(): Promise<void> {}
+  async stop(options: Partial<StopOptions> = {}): Promise<StoppedContainer> {
+    await this.containerStopping();
+    const stopped = await this.startedTestContainer.stop(options);
+    await this.containerStopped();
+    return stopped;
+  }
+  async [Symbol.asyncDispose](): Promise<void> { await this.stop(); }
 }

@@ -4,6 +4,15 @@
  */
 import type { Readable } from "node:stream";
 
+/** One file or directory to place in the container's root before it starts. */
+export interface RootfsCopy {
+  /** Absolute path inside the container. */
+  target: string;
+  /** File content, or a host file or directory to copy (symlinks in it followed, as testcontainers). */
+  source: { content: Buffer } | { path: string };
+  mode?: number;
+}
+
 /** What to run, fully resolved: no image lookups are left to the runtime. */
 export interface ContainerSpec {
   id: string;
@@ -23,8 +32,8 @@ export interface ContainerSpec {
   stopSignal: number;
   /** Ports published on 127.0.0.1 of the host. */
   ports: Array<{ container: number; protocol: "tcp" | "udp"; host: number }>;
-  /** Files written into the container's root before it starts (path inside -> content). */
-  files: Record<string, string>;
+  /** Files and dirs written into the container's root before it starts. */
+  copies: RootfsCopy[];
 }
 
 export interface ExitInfo {

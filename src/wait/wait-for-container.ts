@@ -6,6 +6,11 @@ import { tcError, isTestcellError, type TestcellError } from "../errors";
 import type { ContainerHandle, WaitStrategy } from "./wait-strategy";
 
 const LOG_LINES = 50;
+const EXIT_GRACE_MS = 500;
+
+function delay(ms: number): Promise<"pending"> {
+  return new Promise((resolve) => setTimeout(() => resolve("pending"), ms));
+}
 
 /** Resolves when ready; rejects with TC_ERR_WAIT_TIMEOUT or TC_ERR_CONTAINER_EXITED. */
 export async function waitForContainer(
@@ -20,7 +25,8 @@ export async function waitForContainer(
   outer?.addEventListener("abort", onOuter, { once: true });
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)));
-  const exited = container.exited.then(() => "exited" as const);
+  // a one-shot strategy waits for the exit itself; for the others an exit means failure
+  const exited = strategy.expectsExit ? new Promise<never>(() => undefined) : container.exited.then(() => "exited" as const);
   const aborted = new Promise<"aborted">((resolve) => controller.signal.addEventListener("abort", () => resolve("aborted"), { once: true }));
   const ready = strategy.waitUntilReady(container, controller.signal).then(
     () => "ready" as const,
@@ -29,10 +35,12 @@ export async function waitForContainer(
   try {
     const outcome = await Promise.race([ready, timedOut, exited, aborted]);
     if (outcome === "ready") return;
-    // a container that printed its line and exited at once is ready: prefer the strategy's answer
-    const settled = outcome === "exited" ? await Promise.race([ready, Promise.resolve("pending" as const)]) : outcome;
+    // a container that printed its line and exited at once is ready: the log strategy reads the
+    // rest of the output and settles within milliseconds, so give it a short grace to answer
+    const settled = outcome === "exited" ? await Promise.race([ready, delay(EXIT_GRACE_MS)]) : outcome;
     if (settled === "ready") return;
-    throw await failure(container, strategy, timeoutMs, image, typeof outcome === "object" ? outcome.err : undefined, outcome === "aborted" ? "aborted" : outcome === "timeout" ? "timeout" : "exited");
+    const cause = typeof settled === "object" ? settled.err : typeof outcome === "object" ? outcome.err : undefined;
+    throw await failure(container, strategy, timeoutMs, image, cause, outcome === "aborted" ? "aborted" : outcome === "timeout" ? "timeout" : "exited");
   } finally {
     clearTimeout(timer);
     outer?.removeEventListener("abort", onOuter);

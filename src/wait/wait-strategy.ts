@@ -4,8 +4,20 @@
  */
 import type { RuntimeContainer } from "../runtime/runtime";
 
-/** What a wait strategy may use: the running container. */
-export type ContainerHandle = Pick<RuntimeContainer, "id" | "pid" | "mappedPorts" | "exec" | "logs" | "lastLogLines" | "exited" | "exitInfo">;
+/** A health check as `withHealthCheck` takes it (durations in ms), or as read from the image. */
+export interface HealthCheck {
+  /** `["CMD", "pg_isready"]`, `["CMD-SHELL", "pg_isready -U test"]`, or `["NONE"]`. */
+  test: string[];
+  interval?: number;
+  timeout?: number;
+  retries?: number;
+  startPeriod?: number;
+}
+
+/** What a wait strategy may use: the running container and its health check. */
+export type ContainerHandle = Pick<RuntimeContainer, "id" | "pid" | "mappedPorts" | "exec" | "logs" | "lastLogLines" | "exited" | "exitInfo"> & {
+  healthCheck?: HealthCheck;
+};
 
 export interface WaitStrategy {
   /** Resolves when the container is ready; should stop work when `signal` aborts. */
@@ -13,6 +25,8 @@ export interface WaitStrategy {
   withStartupTimeout(ms: number): this;
   /** The startup timeout, if one was set on this strategy. */
   getStartupTimeout(): number | undefined;
+  /** True when the container exiting is the expected outcome (one-shot), not a failure. */
+  readonly expectsExit?: boolean;
   /** Words for error messages: "log message /ready/ x2". */
   describe(): string;
 }

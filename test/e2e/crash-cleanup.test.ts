@@ -7,17 +7,6 @@ import { waitFor } from "../helpers/wait-for";
 
 jest.setTimeout(60_000);
 
-/** Host pids of processes whose cmdline contains `needle`. */
-function pidsWith(needle: string): number[] {
-  return fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d)).flatMap((d) => {
-    try {
-      return fs.readFileSync(`/proc/${d}/cmdline`, "utf8").includes(needle) ? [Number(d)] : [];
-    } catch {
-      return [];
-    }
-  });
-}
-
 /** True while `pid` runs (a zombie waiting for its reaper does not count). */
 function isRunning(pid: number): boolean {
   try {
@@ -40,7 +29,9 @@ describe("a killed test process leaves nothing behind", () => {
     const stateDir = path.join(readConfig().stateDir, id);
     expect(fs.existsSync(stateDir)).toBe(true);
     const shimPid = Number(fs.readFileSync(path.join(stateDir, "shim.pid"), "utf8"));
-    const containerPids = pidsWith("sleep\u0000600");
+    // the container's pid 1 is the helper's child
+    const containerPids = fs.readFileSync(`/proc/${shimPid}/task/${shimPid}/children`, "utf8").trim().split(/\s+/).map(Number);
+    expect(fs.readFileSync(`/proc/${containerPids[0]}/cmdline`, "utf8")).toBe("sleep\u0000600\u0000");
     expect(containerPids.length).toBeGreaterThan(0);
 
     child.kill("SIGKILL");

@@ -11,6 +11,7 @@ import { tcError } from "../../errors";
 import type { ContainerSpec, ExitInfo, Runtime } from "../runtime";
 import { EmbeddedContainer, shimClosed, type UserResolver } from "./embedded-container";
 import { encodeRecord, many } from "./record";
+import { writeCopies } from "./rootfs-writer";
 import { assertShim, shimError, type ShimErrorEvent } from "./shim";
 import { containerPaths, createStateDir, sweepStateDir } from "./state-dir";
 
@@ -41,9 +42,10 @@ export class NativeRuntime implements Runtime {
     this.swept ??= sweepStateDir(this.options.stateDir).catch(() => undefined);
     await this.swept;
     const paths = containerPaths(this.options.stateDir, spec.id);
-    await createStateDir(paths, spec.files);
+    await createStateDir(paths);
     let shim: ChildProcess | undefined;
     try {
+      writeCopies(paths.upper, [...spec.layerDirs].reverse(), spec.copies);
       shim = spawn(this.options.shimPath, ["run"], { stdio: ["pipe", "ignore", "pipe", "pipe", "pipe"] });
       fs.writeFileSync(paths.pidFile, String(shim.pid ?? 0));
       const events = readEvents(shim);

@@ -32,16 +32,11 @@ export function containerPaths(stateDir: string, id: string): ContainerPaths {
   };
 }
 
-/** Creates the state dir of a new container, with the files to place in its root. */
-export async function createStateDir(p: ContainerPaths, files: Record<string, string>): Promise<void> {
+/** Creates the (empty) state dir of a new container. */
+export async function createStateDir(p: ContainerPaths): Promise<void> {
   await fs.promises.mkdir(p.dir, { recursive: true, mode: 0o700 });
   await Promise.all([p.upper, p.work, p.rootfs].map((d) => fs.promises.mkdir(d, { mode: 0o755 })));
   await Promise.all([p.stdout, p.stderr].map((f) => fs.promises.writeFile(f, "", { mode: 0o600 })));
-  for (const [inside, content] of Object.entries(files)) {
-    const target = path.join(p.upper, path.posix.normalize("/" + inside));
-    await fs.promises.mkdir(path.dirname(target), { recursive: true, mode: 0o755 });
-    await fs.promises.writeFile(target, content, { mode: 0o644 });
-  }
 }
 
 /** True when `pid` is a running testcell helper. */
