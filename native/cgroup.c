@@ -74,7 +74,8 @@ v2_usable (const char *mnt, bool *memory)
   size_t len, i;
   bool any = false;
 
-  snprintf (path, sizeof path, "%s/cgroup.controllers", mnt);
+  if (snprintf (path, sizeof path, "%s/cgroup.controllers", mnt) >= (int) sizeof path)
+    return false;
   fd = open (path, O_RDONLY | O_CLOEXEC);
   if (fd < 0 || tc_read_all (fd, &buf, &len, 4096, &ignored) < 0)
     return false;

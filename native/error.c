@@ -55,6 +55,7 @@ static const struct
 } hints[] = {
   { "clone", EPERM, "creating namespaces needs root (CAP_SYS_ADMIN); protocol v1 has no rootless mode" },
   { "clone", ENOSPC, "a namespace limit was reached (see /proc/sys/user/max_*_namespaces)" },
+  { "overlay", ENOENT, "a `lower` dir, or upper/, work/ or rootfs/ in the state dir, does not exist" },
   { "overlay", ENODEV, "the kernel has no overlayfs: load it with `modprobe overlay`" },
   { "overlay", EINVAL, "overlayfs refused the layer dirs: are they on a filesystem it accepts (not overlayfs, NFS or FUSE), and is work/ empty and on the same filesystem as upper/?" },
   { "mount", ENOSPC, "mount limit exceeded (see /proc/sys/fs/mount-max)" },

@@ -17,10 +17,12 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <time.h>
 
+#include "ports.h"
 #include "shim.h"
 #include "util.h"
 
@@ -36,6 +38,7 @@ struct run_ctx
 {
   struct tc_spec spec;
   struct tc_cgroup cg;
+  struct tc_ports ports;
   int self_pidfd;  /* the shim's own pidfd: the child polls it against the PDEATHSIG race */
   int sync[2];     /* child -> parent error record; EOF = exec done */
   int stdio[3];    /* /dev/null, stdout log, stderr log: become the container's 0, 1, 2 */
@@ -184,6 +187,8 @@ run_prepare (struct run_ctx *c, tc_error_t *err)
       tc_cgroup_destroy (&c->cg);
       memset (err, 0, sizeof *err);
     }
+  if (tc_ports_listen (&c->ports, &c->spec.port, err) < 0)
+    return -1;
   c->self_pidfd = tc_pidfd_open (getpid ());
   if (c->self_pidfd < 0 || pipe2 (c->sync, O_CLOEXEC) < 0)
     return tc_make_error (err, errno, "pidfd_open/pipe2"), tc_error_set_op (err, "clone"), -1;
@@ -207,6 +212,8 @@ run_start (struct run_ctx *c, tc_error_t *err)
   for (i = 0; i < 3; i++)
     tc_closep (&c->stdio[i]);
   tc_cgroup_close_fds (&c->cg);
+  if (tc_ports_attach (&c->ports, c->pid, err) < 0)
+    return -1;
   n = TEMP_FAILURE_RETRY (read (c->sync[0], &rec, sizeof rec)); /* sync 3 */
   if (n == 0)
     return 0;
@@ -334,6 +341,7 @@ run_finish (struct run_ctx *c)
   siginfo_t si;
   int code, sig = 0;
 
+  tc_ports_close (&c->ports); /* the host ports are free when Node sees `exit` */
   memset (&si, 0, sizeof si);
   if (TEMP_FAILURE_RETRY (waitid (P_PIDFD, (id_t) c->pidfd, &si, WEXITED)) < 0)
     TEMP_FAILURE_RETRY (waitid (P_PID, (id_t) c->pid, &si, WEXITED)); /* kernels < 5.4 */
@@ -343,42 +351,62 @@ run_finish (struct run_ctx *c)
   emit ("{\"event\":\"exit\",\"code\":%d,\"signal\":%d,\"oom\":%s}\n", code, sig,
         tc_cgroup_oom_killed (&c->cg) ? "true" : "false");
   tc_cgroup_destroy (&c->cg);
-  if (c->orphaned)
+  if (c->orphaned || lifeline_gone ()) /* also when pid 1 and Node ended at the same moment */
     remove_state_dir (c->spec.state_dir);
   return 0;
 }
 
-/* sync 3 done: poll the lifeline, pid 1's pidfd, the SIGKILL timer and SIGTERM. */
+/* sync 3 done: poll the lifeline, pid 1's pidfd, the SIGKILL timer, SIGTERM and the ports. */
 static int
 run_supervise (struct run_ctx *c)
 {
-  enum { LIFELINE, CHILD, TIMER, SIGNAL };
-  struct pollfd p[4] = { { 0, POLLIN, 0 }, { c->pidfd, POLLIN, 0 }, { -1, POLLIN, 0 }, { c->sigfd, POLLIN, 0 } };
+  enum { LIFELINE, CHILD, TIMER, SIGNAL, FIXED };
+  struct pollfd *p = NULL;
+  size_t cap = 0, n;
   char drain[sizeof (struct signalfd_siginfo)];
+  int lifeline_fd = 0;
 
   for (;;)
     {
-      p[TIMER].fd = c->timerfd;
-      if (poll (p, ARRAY_SIZE (p), -1) < 0)
+      if (cap < FIXED + tc_ports_nfds (&c->ports))
+        {
+          cap = 2 * (FIXED + tc_ports_nfds (&c->ports));
+          free (p);
+          if ((p = calloc (cap, sizeof *p)) == NULL)
+            {
+              send_signal (c, SIGKILL);
+              return run_finish (c);
+            }
+        }
+      p[LIFELINE] = (struct pollfd) { lifeline_fd, POLLIN, 0 };
+      p[CHILD] = (struct pollfd) { c->pidfd, POLLIN, 0 };
+      p[TIMER] = (struct pollfd) { c->timerfd, POLLIN, 0 };
+      p[SIGNAL] = (struct pollfd) { c->sigfd, POLLIN, 0 };
+      n = FIXED + tc_ports_fill (&c->ports, p + FIXED);
+      if (poll (p, n, -1) < 0)
         {
           if (errno == EINTR)
             continue;
           fprintf (stderr, "testcell-shim: poll: %s\n", strerror (errno));
           send_signal (c, SIGKILL);
-          return run_finish (c);
+          p[CHILD].revents = POLLIN;
         }
       if (p[CHILD].revents)
-        return run_finish (c);
+        {
+          free (p);
+          return run_finish (c);
+        }
       if (p[LIFELINE].revents && lifeline (c))
         {
           c->orphaned = true; /* Node died: pid 1 takes the whole pid ns with it */
-          p[LIFELINE].fd = -1;
+          lifeline_fd = -1;
           send_signal (c, SIGKILL);
         }
       if (p[TIMER].revents && read (c->timerfd, drain, sizeof (uint64_t)) >= 0)
         send_signal (c, SIGKILL);
       if (p[SIGNAL].revents && read (c->sigfd, drain, sizeof drain) >= 0)
         send_signal (c, SIGKILL); /* SIGTERM to the shim: stop the container now */
+      tc_ports_dispatch (&c->ports, p + FIXED);
     }
 }
 
@@ -392,6 +420,7 @@ tc_run_main (void)
 {
   static struct run_ctx c = {
     .sync = { -1, -1 }, .stdio = { -1, -1, -1 }, .self_pidfd = -1, .rootfd = -1, .pidfd = -1, .timerfd = -1, .sigfd = -1,
+    .ports = { .host_ns = -1, .container_ns = -1 },
   };
   tc_error_t err;
   sigset_t term;
@@ -417,10 +446,14 @@ tc_run_main (void)
           TEMP_FAILURE_RETRY (waitpid (c.pid, NULL, 0));
         }
       tc_cgroup_destroy (&c.cg);
+      tc_ports_close (&c.ports);
       if (c.spec_valid && lifeline_gone ())
         remove_state_dir (c.spec.state_dir);
       return 1;
     }
+  for (size_t i = 0; i < c.ports.n; i++)
+    emit ("{\"event\":\"port\",\"proto\":\"%s\",\"container\":%u,\"host\":%u}\n",
+          c.ports.p[i].type == SOCK_STREAM ? "tcp" : "udp", c.ports.p[i].container, c.ports.p[i].host);
   emit ("{\"event\":\"started\",\"pid\":%d}\n", (int) c.pid);
   return run_supervise (&c);
 }

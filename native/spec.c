@@ -44,6 +44,7 @@ static const struct key
   { "stop_signal", K_NUM, S (stop_signal), TC_SPEC_RUN, 64 },
   { "cgroup_parent", K_STR, S (cgroup_parent), TC_SPEC_RUN, 0 },
   { "pid", K_NUM, S (pid), TC_SPEC_EXEC, INT_MAX },
+  { "port", K_LIST, S (port), TC_SPEC_RUN, 0 }, /* parsed by ports.c */
 #undef S
 };
 

@@ -17,7 +17,7 @@ struct tc_strv
 struct tc_spec
 {
   const char *version, *id, *state_dir, *hostname, *cwd, *stdout_path, *stderr_path, *cgroup_parent;
-  struct tc_strv lower, group, env, arg;
+  struct tc_strv lower, group, env, arg, port;
   unsigned long uid, gid, pid, stop_signal;
   gid_t *groups;
   size_t ngroups;

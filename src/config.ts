@@ -2,6 +2,7 @@
  * Every TESTCELL_* setting, read once, validated, and documented in README's settings table.
  * Code takes a `Config` object instead of reading process.env itself.
  */
+import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { tcError } from "./errors";
@@ -41,8 +42,19 @@ export function readConfig(env: Env = process.env): Config {
     hubImageNamePrefix: env.TESTCONTAINERS_HUB_IMAGE_NAME_PREFIX || undefined,
     cacheDir: absolute(env, "TESTCELL_CACHE_DIR") ?? path.join(cacheBase, "testcell"),
     stateDir: absolute(env, "TESTCELL_STATE_DIR") ?? path.join(runtimeBase, "testcell"),
-    shimPath: absolute(env, "TESTCELL_SHIM") ?? path.resolve(__dirname, "..", "native", "build", "testcell-shim"),
+    shimPath: absolute(env, "TESTCELL_SHIM") ?? path.join(packageRoot(), "native", "build", "testcell-shim"),
   };
+}
+
+/** The testcell package's root: the nearest dir above this file with native/Makefile (src/ or dist/ alike). */
+function packageRoot(): string {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, "native", "Makefile"))) {
+    const up = path.dirname(dir);
+    if (up === dir) return path.resolve(__dirname, "..");
+    dir = up;
+  }
+  return dir;
 }
 
 function hostPort(env: Env, name: string): string | undefined {

@@ -15,7 +15,7 @@ import { snapshot, type ContainerOptions } from "./container-options";
 import { buildSpec } from "./container-spec";
 import { parsePort, type PortWithOptionalBinding } from "./port-spec";
 import type { PullPolicy } from "./pull-policy";
-import { StartedContainer, type ContainerInfo } from "./started-container";
+import { StartedContainer, type ContainerInfo, type StartedTestContainer } from "./started-container";
 
 const DEFAULT_STARTUP_TIMEOUT_MS = 60_000;
 
@@ -186,10 +186,10 @@ export class GenericContainer {
   /** Hook for subclasses: the container's command runs; the wait strategy has not run yet. */
   protected async containerStarting(_info: ContainerInfo, _reused: boolean): Promise<void> {}
   /** Hook for subclasses: the container is ready. */
-  protected async containerStarted(_container: StartedContainer, _info: ContainerInfo, _reused: boolean): Promise<void> {}
+  protected async containerStarted(_container: StartedTestContainer, _info: ContainerInfo, _reused: boolean): Promise<void> {}
 
   /** Pulls the image if needed, starts the container and waits until it is ready. */
-  async start(options: { signal?: AbortSignal } = {}): Promise<StartedContainer> {
+  async start(options: { signal?: AbortSignal } = {}): Promise<StartedTestContainer> {
     await this.beforeContainerCreated();
     await this.drainStreams();
     const o = snapshot(this.options);

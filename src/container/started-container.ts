@@ -35,7 +35,22 @@ export interface ContainerInfo {
   healthCheck?: HealthCheck;
 }
 
-export class StartedContainer implements AsyncDisposable {
+/** The public surface of a started container, shared by StartedContainer and module containers. */
+export interface StartedTestContainer extends AsyncDisposable {
+  getId(): string;
+  getName(): string;
+  getHostname(): string;
+  getLabels(): Record<string, string>;
+  getImage(): string;
+  getHost(): string;
+  getMappedPort(port: number | string, protocol?: "tcp" | "udp"): number;
+  getFirstMappedPort(): number;
+  exec(command: string | string[], options?: Partial<ExecOptions>): Promise<ExecResult>;
+  logs(options?: { follow?: boolean }): Promise<Readable>;
+  stop(options?: Partial<StopOptions>): Promise<StoppedContainer>;
+}
+
+export class StartedContainer implements StartedTestContainer {
   private stopped: Promise<StoppedContainer> | undefined;
 
   constructor(
@@ -130,8 +145,8 @@ export class StartedContainer implements AsyncDisposable {
 }
 
 /** Base for module containers (PostgreSqlContainer, ...): delegates everything to a started container. */
-export class AbstractStartedContainer implements AsyncDisposable {
-  constructor(protected readonly startedTestContainer: StartedContainer) {}
+export class AbstractStartedContainer implements StartedTestContainer {
+  constructor(protected readonly startedTestContainer: StartedTestContainer) {}
   getId(): string { return this.startedTestContainer.getId(); }
   getName(): string { return this.startedTestContainer.getName(); }
   getHostname(): string { return this.startedTestContainer.getHostname(); }

@@ -1,0 +1,1 @@
+export { stopSharedContainers as default } from "testcell/jest";
