@@ -191,11 +191,21 @@ export class ContentStore {
   }
 }
 
-/** Hashes what passes through, writes it to a temp file, and checks the digest at the end. */
+/**
+ * Hashes what passes through, writes it to a temp file, and checks the digest at the end. Data
+ * is passed on at once (the unpacker need not wait for the disk); positional writes run behind
+ * it, bounded to MAX_IN_FLIGHT bytes, and all have landed before the stream finishes.
+ */
 class HashingFileSink extends Transform {
   verified = false;
   private readonly hash = createHash("sha256");
   private file: fs.FileHandle | undefined;
+  private position = 0;
+  private inFlight = 0;
+  private failed: Error | undefined;
+  private readonly writes = new Set<Promise<void>>();
+  /** The held-back callback of a transform that found too much still being written. */
+  private heldBack: (() => void) | undefined;
 
   constructor(
     private readonly temp: string,
@@ -214,17 +224,36 @@ class HashingFileSink extends Transform {
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
+    if (this.failed) return callback(this.failed);
     this.hash.update(chunk);
-    this.file!.write(chunk).then(() => callback(null, chunk), callback);
+    const write = writeAllAt(this.file!, chunk, this.position).catch((err: Error) => void (this.failed ??= err));
+    this.position += chunk.length;
+    this.inFlight += chunk.length;
+    this.writes.add(write);
+    void write.then(() => {
+      this.writes.delete(write);
+      this.inFlight -= chunk.length;
+      if (this.inFlight <= MAX_IN_FLIGHT) this.heldBack?.();
+    });
+    if (this.inFlight <= MAX_IN_FLIGHT) return callback(null, chunk);
+    this.heldBack = () => {
+      this.heldBack = undefined;
+      callback(this.failed ?? null, this.failed ? undefined : chunk);
+    };
   }
 
   override _flush(callback: TransformCallback): void {
     const actual = `sha256:${this.hash.digest("hex")}`;
-    this.closeFile().then(() => {
-      if (actual !== this.digest) return callback(this.mismatch(actual));
-      this.verified = true;
-      callback();
-    }, callback);
+    Promise.all(this.writes)
+      .then(() => {
+        if (this.failed) throw this.failed;
+        return this.closeFile();
+      })
+      .then(() => {
+        if (actual !== this.digest) return callback(this.mismatch(actual));
+        this.verified = true;
+        callback();
+      }, callback);
   }
 
   /** Closes and removes the temp file. */
@@ -238,6 +267,16 @@ class HashingFileSink extends Transform {
     const f = this.file;
     this.file = undefined;
     await f?.close();
+  }
+}
+
+const MAX_IN_FLIGHT = 16 << 20;
+
+async function writeAllAt(file: fs.FileHandle, chunk: Buffer, position: number): Promise<void> {
+  let offset = 0;
+  while (offset < chunk.length) {
+    const { bytesWritten } = await file.write(chunk, offset, chunk.length - offset, position + offset);
+    offset += bytesWritten;
   }
 }
 

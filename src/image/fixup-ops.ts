@@ -3,7 +3,6 @@
  * opaque markers, devices, fifos, xattrs), collected per path while the layer is written and
  * handed to the native helper once at the end. Paths are relative to the layer root.
  */
-import type { Stats } from "node:fs";
 import createDebug from "debug";
 
 const debug = createDebug("testcell:pull");
@@ -13,6 +12,9 @@ export type FixupOp =
   | { kind: "whiteout" | "opaque"; path: string }
   | { kind: "chr" | "blk" | "fifo"; path: string; mode: number; major: number; minor: number }
   | { kind: "xattr"; path: string; name: string; value: Buffer };
+
+/** What a layer made at a path: "special" is a device or fifo the helper will make. */
+export type NodeKind = "dir" | "file" | "symlink" | "special";
 
 const WH = ".wh.";
 const OPAQUE = ".wh..wh..opq";
@@ -50,42 +52,38 @@ export class FixupOps {
     this.byPath.set(op.path, [op]);
   }
 
-  /** Forgets ops of these kinds at `rel` (an entry written there supersedes them). */
-  drop(rel: string, kinds: readonly FixupOp["kind"][]): void {
-    const list = this.byPath.get(rel);
-    if (!list) return;
-    const kept = list.filter((op) => !kinds.includes(op.kind));
-    if (kept.length) this.byPath.set(rel, kept);
-    else this.byPath.delete(rel);
+  /** Forgets every op at `rel` (what was there was removed or replaced). */
+  forget(rel: string): void {
+    this.byPath.delete(rel);
   }
 
-  /** Forgets everything under a removed directory. */
-  dropSubtree(rel: string): void {
-    const prefix = `${rel}/`;
-    for (const p of [...this.byPath.keys()]) if (p.startsWith(prefix)) this.byPath.delete(p);
+  /** Records at `to` the same device or fifo as at `from` (a hardlink to a special file). */
+  copy(from: string, to: string): void {
+    const device = (this.byPath.get(from) ?? []).find((op) => DEVICES.includes(op.kind));
+    if (device) this.set({ ...device, path: to });
   }
 
-  /** SCHILY.xattr.* (GNU tar, Go) and LIBARCHIVE.xattr.* (base64) PAX records; overlay's own xattrs are refused. */
-  addXattrs(rel: string, pax: Record<string, string> | null | undefined): void {
-    for (const [key, raw] of Object.entries(pax ?? {})) {
-      const xattr = parseXattr(key, raw);
-      if (xattr === undefined) continue;
-      if (xattr === "binary") {
-        debug("%s: xattr %s on %s has a binary value the tar parser cannot keep; skipped", this.label, key, rel);
-      } else if (/^(trusted|user)\.overlay\./.test(xattr.name)) {
-        debug("%s: refusing overlay xattr %s on %s", this.label, xattr.name, rel);
+  /** Extended attributes from the tar (PAX SCHILY/LIBARCHIVE records); overlay's own xattrs are refused. */
+  addXattrs(rel: string, xattrs: readonly { name: string; value: Buffer }[]): void {
+    for (const { name, value } of xattrs) {
+      if (/^(trusted|user)\.overlay\./.test(name)) {
+        debug("%s: refusing overlay xattr %s on %s", this.label, name, rel);
+      } else if (value.includes(0)) {
+        // The helper's fixup protocol is NUL-delimited; binary values (security.capability) cannot pass yet.
+        debug("%s: xattr %s on %s has a binary value the fixup protocol cannot carry; skipped", this.label, name, rel);
       } else {
-        this.add({ kind: "xattr", path: rel, ...xattr });
+        this.add({ kind: "xattr", path: rel, name, value });
       }
     }
   }
 
   /**
-   * The ops in the helper's order (opaque, whiteouts, devices, xattrs), with whiteouts settled
-   * against what the layer itself wrote: a whiteout of a directory this layer recreates becomes
-   * an opaque marker; of a file or device it also writes, it is dropped (its own entry wins).
+   * The ops in the helper's order (opaque, whiteouts, devices, xattrs), settled against what the
+   * layer itself wrote: a whiteout of a directory this layer recreates becomes an opaque marker;
+   * of a file, symlink or device it also writes, it is dropped (its own entry wins); a whiteout
+   * or opaque marker whose directory the layer later replaced by something else is dropped.
    */
-  async settle(lstat: (rel: string) => Promise<Stats | undefined>): Promise<FixupOp[]> {
+  settle(kindOf: (rel: string) => NodeKind | undefined): FixupOp[] {
     const opaque = new Map<string, FixupOp>();
     const whiteouts: FixupOp[] = [];
     const devices: FixupOp[] = [];
@@ -95,28 +93,17 @@ export class FixupOps {
         if (op.kind === "xattr") xattrs.push(op);
         else if (DEVICES.includes(op.kind)) devices.push(op);
         else {
-          const st = await lstat(op.path);
-          if (st?.isDirectory()) opaque.set(op.path, { kind: "opaque", path: op.path });
-          else if (op.kind === "whiteout" && st === undefined && !this.hasDevice(op.path)) whiteouts.push(op);
+          const kind = kindOf(op.path === "." ? "" : op.path);
+          if (kind === "dir") opaque.set(op.path, { kind: "opaque", path: op.path });
+          else if (op.kind === "whiteout" && kind === undefined && kindOf(parentOf(op.path)) === "dir") whiteouts.push(op);
         }
       }
     }
     return [...opaque.values(), ...whiteouts, ...devices, ...xattrs];
   }
-
-  private hasDevice(rel: string): boolean {
-    return (this.byPath.get(rel) ?? []).some((op) => DEVICES.includes(op.kind));
-  }
 }
 
-function parseXattr(key: string, raw: string): { name: string; value: Buffer } | "binary" | undefined {
-  if (key.startsWith("SCHILY.xattr.")) {
-    // tar-stream decodes PAX values as UTF-8; a replacement character means bytes were lost.
-    if (raw.includes("\uFFFD")) return "binary";
-    return { name: key.slice("SCHILY.xattr.".length), value: Buffer.from(raw, "utf8") };
-  }
-  if (key.startsWith("LIBARCHIVE.xattr.")) {
-    return { name: decodeURIComponent(key.slice("LIBARCHIVE.xattr.".length)), value: Buffer.from(raw, "base64") };
-  }
-  return undefined;
+function parentOf(rel: string): string {
+  const slash = rel.lastIndexOf("/");
+  return slash === -1 ? "" : rel.slice(0, slash);
 }

@@ -1,21 +1,25 @@
 /**
  * Writes the entries of one layer tar into an empty directory, refusing anything that would
- * land outside it: every name is normalised (tar-path.ts), every existing ancestor is lstat-ed
- * so a symlink made by an earlier entry is never followed, existing paths are unlinked rather
- * than written through, and hardlinks must point at a regular file already in this layer.
+ * land outside it. The directory starts empty and only this writer touches it, so an in-memory
+ * map of what the layer made so far (dirs, files, symlinks with their targets, special files)
+ * answers every "what is at this path" question without a syscall: every name is normalised
+ * (tar-path.ts), every ancestor must be a directory of this layer (never a symlink), existing
+ * paths are removed rather than written through, and hardlinks must point at a regular file the
+ * layer already has.
  *
- * What Node cannot make (overlay whiteouts, opaque markers, devices, fifos, xattrs) is collected
- * as FixupOps for the native helper. Directory modes and mtimes are applied last, deepest first.
+ * Files are written with synchronous calls on one O_EXCL|O_NOFOLLOW fd (open, write, fchown,
+ * fchmod, futimes, close): a few microseconds each, where a promise per call costs a thread-pool
+ * round trip. What Node cannot make (overlay whiteouts, opaque markers, devices, fifos, xattrs)
+ * is collected as FixupOps for the native helper. Directory modes and mtimes are applied last,
+ * deepest first.
  */
-import { constants, type Stats } from "node:fs";
-import fs from "node:fs/promises";
+import fs, { constants } from "node:fs";
 import path from "node:path";
-import type { Readable } from "node:stream";
 import createDebug from "debug";
-import type { Header } from "tar-stream";
-import { isTestcellError, tcError } from "../errors";
-import { FixupOps, isWhiteoutName, whiteoutOp, type FixupOp } from "./fixup-ops";
+import { tcError } from "../errors";
+import { FixupOps, isWhiteoutName, whiteoutOp, type FixupOp, type NodeKind } from "./fixup-ops";
 import { entryPath, parentOf, symlinkEscapes, TarPathError } from "./tar-path";
+import type { TarHeader, TarSink } from "./tar-reader";
 
 export type { FixupOp } from "./fixup-ops";
 
@@ -26,12 +30,28 @@ const OPEN_DIR = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLL
 const EUID = process.geteuid?.() ?? 0;
 const EGID = process.getegid?.() ?? 0;
 
-/** Writes one layer's entries under `root`. */
-export class LayerWriter {
+interface LayerNode {
+  kind: NodeKind;
+  /** A symlink's target. */
+  link?: string;
+  /** A directory's children (full relative paths), so a replaced directory is forgotten in O(subtree). */
+  children?: Set<string>;
+}
+
+/** The regular file being written: its fd stays open across `data()` calls. */
+interface OpenFile {
+  rel: string;
+  fd: number;
+  header: TarHeader;
+}
+
+/** Writes one layer's entries under `root`; drive it with a TarReader. */
+export class LayerWriter implements TarSink {
   entries = 0;
-  private readonly dirs = new Set<string>([""]);
-  private readonly dirMeta = new Map<string, { mode: number; mtime: Date }>();
+  private readonly nodes = new Map<string, LayerNode>([["", { kind: "dir", children: new Set() }]]);
+  private readonly dirMeta = new Map<string, { mode: number; mtime: number }>();
   private readonly ops: FixupOps;
+  private file: OpenFile | undefined;
   private ownershipWarned = false;
 
   constructor(
@@ -42,8 +62,8 @@ export class LayerWriter {
     this.ops = new FixupOps(label);
   }
 
-  /** Writes one entry; consumes `body` for regular files (the caller drains the rest). */
-  async add(header: Header, body: Readable): Promise<void> {
+  /** Starts one entry: creates it (a regular file stays open for its data). */
+  entry(header: TarHeader): void {
     this.entries++;
     let rel: string;
     try {
@@ -52,139 +72,180 @@ export class LayerWriter {
       throw err instanceof TarPathError ? (err.unsafe ? this.unsafe(err.message) : this.invalid(err.message)) : err;
     }
     if (rel === "") return; // the root itself ("./"): its attributes come from the container's upper dir
-    try {
-      await this.addAt(rel, header, body);
-    } catch (err) {
-      // Only file-system errors are ours to explain; a failing input stream is reported by unpack.
-      if (isTestcellError(err) || typeof (err as NodeJS.ErrnoException).syscall !== "string") throw err;
-      throw this.fsError(rel, err);
+    this.guard(rel, () => this.addAt(rel, header));
+  }
+
+  /** File contents of the current entry. */
+  data(chunk: Buffer): void {
+    const file = this.file;
+    if (file) this.guard(file.rel, () => writeAll(file.fd, chunk));
+  }
+
+  /** Ends the current entry: a regular file gets its owner, mode and mtime, and is closed. */
+  entryEnd(): void {
+    const file = this.file;
+    if (!file) return;
+    this.guard(file.rel, () => {
+      this.chown(file.header, (uid, gid) => fs.fchownSync(file.fd, uid, gid));
+      // after the chown, which clears setuid/setgid bits
+      fs.fchmodSync(file.fd, file.header.mode & 0o7777);
+      fs.futimesSync(file.fd, file.header.mtime, file.header.mtime);
+    });
+    this.file = undefined;
+    this.guard(file.rel, () => fs.closeSync(file.fd));
+  }
+
+  /** Closes a file left open by a failure (the caller then removes the whole directory). */
+  close(): void {
+    if (this.file) fs.closeSync(this.file.fd);
+    this.file = undefined;
+  }
+
+  /** The fixup ops, settled against what this layer wrote (see FixupOps.settle). */
+  finish(): FixupOp[] {
+    return this.ops.settle((rel) => this.nodes.get(rel)?.kind);
+  }
+
+  /** Applies directory modes and mtimes, deepest first, through O_NOFOLLOW fds. */
+  applyDirMetadata(): void {
+    const entries = [...this.dirMeta].sort((a, b) => depth(b[0]) - depth(a[0]));
+    for (const [rel, meta] of entries) {
+      this.guard(rel, () => {
+        const fd = fs.openSync(this.abs(rel), OPEN_DIR);
+        try {
+          fs.fchmodSync(fd, meta.mode & 0o7777);
+          fs.futimesSync(fd, meta.mtime, meta.mtime);
+        } finally {
+          fs.closeSync(fd);
+        }
+      });
     }
   }
 
-  private async addAt(rel: string, header: Header, body: Readable): Promise<void> {
+  private addAt(rel: string, header: TarHeader): void {
     const base = path.posix.basename(rel);
     const parent = parentOf(rel);
-    await this.ensureParents(rel, parent);
+    this.ensureParents(rel, parent);
     if (isWhiteoutName(base)) return this.whiteout(rel, parent, base);
     switch (header.type) {
       case "directory":
-        await this.directory(rel, header);
+        this.directory(rel, header);
         break;
       case "file":
       case "contiguous-file":
-        await this.file(rel, header, body);
+        this.regular(rel, header);
         break;
       case "symlink":
-        await this.symlink(rel, header);
+        this.symlink(rel, header);
         break;
       case "link":
-        await this.hardlink(rel, header);
+        this.hardlink(rel, header);
         break;
       case "character-device":
       case "block-device":
       case "fifo":
-        await this.special(rel, header);
+        this.special(rel, header);
         break;
       default:
-        throw this.invalid(`entry \`${header.name}\` has unsupported type ${String(header.type)}`);
+        throw this.invalid(`entry \`${header.name}\` has unsupported type ${header.type.replace(/^unsupported:/, "")}`);
     }
-    this.ops.addXattrs(rel, header.pax as Record<string, string> | null | undefined);
+    this.ops.addXattrs(rel, header.xattrs);
   }
 
-  /** Creates missing ancestors (0755) and checks existing ones are real directories, never symlinks. */
-  private async ensureParents(rel: string, parent: string): Promise<void> {
-    if (this.dirs.has(parent)) return;
+  /** Creates missing ancestors (0755); existing ones must be directories of this layer, never symlinks. */
+  private ensureParents(rel: string, parent: string): void {
+    if (this.nodes.get(parent)?.kind === "dir") return;
     let current = "";
     for (const part of parent.split("/")) {
       current = current === "" ? part : `${current}/${part}`;
-      if (this.dirs.has(current)) continue;
-      const st = await lstatOrUndefined(this.abs(current));
-      if (st === undefined) {
-        await fs.mkdir(this.abs(current), 0o755);
-      } else if (st.isSymbolicLink()) {
-        const target = await fs.readlink(this.abs(current)).catch(() => "?");
-        throw this.unsafe(`entry \`${rel}\` goes through \`${current}\`, a symlink to \`${target}\` made earlier in the layer`);
-      } else if (!st.isDirectory()) {
-        throw this.invalid(`entry \`${rel}\` needs \`${current}\` to be a directory, but an earlier entry made it a file`);
+      const node = this.nodes.get(current);
+      if (node === undefined) {
+        fs.mkdirSync(this.abs(current), 0o755);
+        this.add(current, { kind: "dir", children: new Set() });
+      } else if (node.kind === "symlink") {
+        throw this.unsafe(`entry \`${rel}\` goes through \`${current}\`, a symlink to \`${node.link}\` made earlier in the layer`);
+      } else if (node.kind !== "dir") {
+        throw this.invalid(`entry \`${rel}\` needs \`${current}\` to be a directory, but an earlier entry made it a ${node.kind === "file" ? "file" : "special file"}`);
       }
-      this.dirs.add(current);
     }
   }
 
-  private async directory(rel: string, header: Header): Promise<void> {
-    if (!this.dirs.has(rel)) {
-      const st = await lstatOrUndefined(this.abs(rel));
-      if (st !== undefined && !st.isDirectory()) await this.remove(rel, st);
-      if (st === undefined || !st.isDirectory()) await fs.mkdir(this.abs(rel), 0o700);
-      this.dirs.add(rel);
+  private directory(rel: string, header: TarHeader): void {
+    const existing = this.nodes.get(rel);
+    if (existing?.kind !== "dir") {
+      if (existing) this.remove(rel);
+      this.create(rel, () => fs.mkdirSync(this.abs(rel), 0o700));
+      this.add(rel, { kind: "dir", children: new Set() });
     }
-    this.ops.drop(rel, ["chr", "blk", "fifo"]);
-    await this.chown(this.abs(rel), header);
-    this.dirMeta.set(rel, { mode: header.mode ?? 0o755, mtime: header.mtime ?? new Date(0) });
+    this.chown(header, (uid, gid) => fs.lchownSync(this.abs(rel), uid, gid));
+    this.dirMeta.set(rel, { mode: header.mode, mtime: header.mtime });
   }
 
-  private async file(rel: string, header: Header, body: Readable): Promise<void> {
-    const file = await this.create(rel, () => fs.open(this.abs(rel), CREATE_FILE, 0o600));
-    try {
-      for await (const chunk of body as AsyncIterable<Buffer>) await writeAll(file, chunk);
-      await this.chown(file, header);
-      await file.chmod((header.mode ?? 0o644) & 0o7777);
-      const mtime = header.mtime ?? new Date(0);
-      await file.utimes(mtime, mtime);
-    } finally {
-      await file.close();
-    }
+  private regular(rel: string, header: TarHeader): void {
+    if (this.nodes.has(rel)) this.remove(rel);
+    const fd = this.create(rel, () => fs.openSync(this.abs(rel), CREATE_FILE, 0o600));
+    this.add(rel, { kind: "file" });
+    this.file = { rel, fd, header };
   }
 
-  private async symlink(rel: string, header: Header): Promise<void> {
-    const target = header.linkname ?? "";
+  private symlink(rel: string, header: TarHeader): void {
+    const target = header.linkname;
     if (target === "") throw this.invalid(`symlink \`${rel}\` has an empty target`);
-    await this.create(rel, () => fs.symlink(target, this.abs(rel)));
-    await this.chown(this.abs(rel), header);
-    const mtime = header.mtime ?? new Date(0);
-    await fs.lutimes(this.abs(rel), mtime, mtime);
+    if (this.nodes.has(rel)) this.remove(rel);
+    this.create(rel, () => fs.symlinkSync(target, this.abs(rel)));
+    this.add(rel, { kind: "symlink", link: target });
+    this.chown(header, (uid, gid) => fs.lchownSync(this.abs(rel), uid, gid));
+    fs.lutimesSync(this.abs(rel), header.mtime, header.mtime);
   }
 
-  /** A hardlink must name a regular file (or an in-root symlink) already written in this layer. */
-  private async hardlink(rel: string, header: Header): Promise<void> {
-    const name = header.linkname ?? "";
+  /** A hardlink must name a regular file (or an in-root symlink, or a special file) this layer already has. */
+  private hardlink(rel: string, header: TarHeader): void {
+    const name = header.linkname;
     let target: string;
     try {
       target = entryPath(name);
     } catch (err) {
       if (err instanceof TarPathError && err.unsafe) throw this.unsafe(`hardlink \`${rel}\` points outside the layer (\`${name}\`)`);
-      throw err;
+      throw err instanceof TarPathError ? this.invalid(err.message) : err;
     }
     if (target === "") throw this.invalid(`hardlink \`${rel}\` points at the layer root`);
-    await this.checkExistingParents(rel, target);
-    const st = await lstatOrUndefined(this.abs(target));
-    if (st === undefined) throw this.invalid(`hardlink \`${rel}\` points at \`${name}\`, which no earlier entry of this layer created`);
-    if (st.isDirectory()) throw this.invalid(`hardlink \`${rel}\` points at directory \`${name}\``);
-    if (st.isSymbolicLink()) {
-      const linkTarget = await fs.readlink(this.abs(target));
-      if (symlinkEscapes(target, linkTarget)) throw this.unsafe(`hardlink \`${rel}\` points at symlink \`${name}\`, which leaves the layer (\`${linkTarget}\`)`);
-    }
+    const node = this.linkTarget(rel, target, name);
     if (target === rel) return;
-    await this.create(rel, () => fs.link(this.abs(target), this.abs(rel)));
+    if (target.startsWith(`${rel}/`)) throw this.invalid(`hardlink \`${rel}\` would replace the directory holding its own target \`${name}\``);
+    if (this.nodes.has(rel)) this.remove(rel);
+    if (node.kind === "special") {
+      // Not on disk yet (the helper makes it): make an identical special file instead of a link.
+      this.ops.copy(target, rel);
+      this.add(rel, { kind: "special" });
+      return;
+    }
+    this.create(rel, () => fs.linkSync(this.abs(target), this.abs(rel)));
+    this.add(rel, node.kind === "symlink" ? { kind: "symlink", link: node.link! } : { kind: "file" });
   }
 
-  /** The hardlink target's ancestors must exist and be real directories (no symlink hops). */
-  private async checkExistingParents(rel: string, target: string): Promise<void> {
+  /** The node a hardlink names: reached through directories only, and not a directory nor an escaping symlink. */
+  private linkTarget(rel: string, target: string, name: string): LayerNode {
     let current = "";
     for (const part of parentOf(target).split("/").filter(Boolean)) {
       current = current === "" ? part : `${current}/${part}`;
-      if (this.dirs.has(current)) continue;
-      const st = await lstatOrUndefined(this.abs(current));
-      if (st?.isSymbolicLink()) throw this.unsafe(`hardlink \`${rel}\` goes through symlink \`${current}\``);
-      if (!st?.isDirectory()) throw this.invalid(`hardlink \`${rel}\` points at \`${target}\`, which no earlier entry of this layer created`);
+      const node = this.nodes.get(current);
+      if (node?.kind === "symlink") throw this.unsafe(`hardlink \`${rel}\` goes through symlink \`${current}\``);
+      if (node?.kind !== "dir") throw this.invalid(`hardlink \`${rel}\` points at \`${name}\`, which no earlier entry of this layer created`);
     }
+    const node = this.nodes.get(target);
+    if (node === undefined) throw this.invalid(`hardlink \`${rel}\` points at \`${name}\`, which no earlier entry of this layer created`);
+    if (node.kind === "dir") throw this.invalid(`hardlink \`${rel}\` points at directory \`${name}\``);
+    if (node.kind === "symlink" && symlinkEscapes(target, node.link!)) {
+      throw this.unsafe(`hardlink \`${rel}\` points at symlink \`${name}\`, which leaves the layer (\`${node.link}\`)`);
+    }
+    return node;
   }
 
-  private async special(rel: string, header: Header): Promise<void> {
-    const st = await lstatOrUndefined(this.abs(rel));
-    if (st !== undefined) await this.remove(rel, st);
+  private special(rel: string, header: TarHeader): void {
+    if (this.nodes.has(rel)) this.remove(rel);
     const kind = header.type === "fifo" ? "fifo" : header.type === "block-device" ? "blk" : "chr";
-    this.ops.set({ kind, path: rel, mode: (header.mode ?? 0o644) & 0o7777, major: header.devmajor ?? 0, minor: header.devminor ?? 0 });
+    this.ops.set({ kind, path: rel, mode: header.mode & 0o7777, major: header.devmajor, minor: header.devminor });
+    this.add(rel, { kind: "special" });
   }
 
   /** `.wh.<name>` → a whiteout for name; `.wh..wh..opq` → the directory is opaque; other `.wh..wh.*` are aufs metadata. */
@@ -195,60 +256,45 @@ export class LayerWriter {
     this.ops.add(op);
   }
 
-  /** The fixup ops, settled against what this layer wrote (see FixupOps.settle). */
-  finish(): Promise<FixupOp[]> {
-    return this.ops.settle((rel) => lstatOrUndefined(this.abs(rel)));
-  }
-
-  /** Applies directory modes and mtimes, deepest first, through O_NOFOLLOW fds. */
-  async applyDirMetadata(): Promise<void> {
-    const entries = [...this.dirMeta].sort((a, b) => b[0].split("/").length - a[0].split("/").length);
-    for (const [rel, meta] of entries) {
-      const dir = await fs.open(this.abs(rel), OPEN_DIR);
-      try {
-        await dir.chmod(meta.mode & 0o7777);
-        await dir.utimes(meta.mtime, meta.mtime);
-      } finally {
-        await dir.close();
-      }
-    }
-  }
-
-  /** Runs `make`; if the path exists, removes what is there (never following it) and retries once. */
-  private async create<T>(rel: string, make: () => Promise<T>): Promise<T> {
-    this.ops.drop(rel, ["chr", "blk", "fifo", "xattr"]);
+  /** Runs `make`; should the path exist on disk although the map says not, removes it (never following it) and retries once. */
+  private create<T>(rel: string, make: () => T): T {
     try {
-      return await make();
+      return make();
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-      const st = await fs.lstat(this.abs(rel));
-      await this.remove(rel, st);
+      fs.rmSync(this.abs(rel), { recursive: true, force: true });
       return make();
     }
   }
 
-  /** Removes an existing path (a directory with its subtree) and forgets what was recorded under it. */
-  private async remove(rel: string, st: Stats): Promise<void> {
-    if (st.isDirectory()) {
-      await fs.rm(this.abs(rel), { recursive: true, force: true });
-      const prefix = `${rel}/`;
-      for (const d of [...this.dirs]) if (d === rel || d.startsWith(prefix)) this.dirs.delete(d);
-      for (const d of [...this.dirMeta.keys()]) if (d === rel || d.startsWith(prefix)) this.dirMeta.delete(d);
-      this.ops.dropSubtree(rel);
-    } else {
-      await fs.unlink(this.abs(rel));
-    }
-    this.ops.drop(rel, ["chr", "blk", "fifo", "xattr", "opaque"]);
+  private add(rel: string, node: LayerNode): void {
+    this.nodes.set(rel, node);
+    this.nodes.get(parentOf(rel))?.children?.add(rel);
   }
 
-  /** lchown/fchown when the owner differs from ours; unprivileged, an unmappable owner is kept as ours. */
-  private async chown(target: string | fs.FileHandle, header: Header): Promise<void> {
-    const uid = header.uid ?? 0;
-    const gid = header.gid ?? 0;
+  /** Removes what this layer made at `rel` (a directory with its subtree) and forgets it. */
+  private remove(rel: string): void {
+    const node = this.nodes.get(rel);
+    if (node === undefined) return;
+    if (node.kind === "dir") fs.rmSync(this.abs(rel), { recursive: true, force: true });
+    else if (node.kind !== "special") fs.unlinkSync(this.abs(rel));
+    this.forget(rel, node);
+    this.nodes.get(parentOf(rel))?.children?.delete(rel);
+  }
+
+  private forget(rel: string, node: LayerNode): void {
+    for (const child of node.children ?? []) this.forget(child, this.nodes.get(child)!);
+    this.nodes.delete(rel);
+    this.dirMeta.delete(rel);
+    this.ops.forget(rel);
+  }
+
+  /** chown when the owner differs from ours; unprivileged, an unmappable owner is kept as ours. */
+  private chown(header: TarHeader, change: (uid: number, gid: number) => void): void {
+    const { uid, gid } = header;
     if (uid === EUID && gid === EGID) return;
     try {
-      if (typeof target === "string") await fs.lchown(target, uid, gid);
-      else await target.chown(uid, gid);
+      change(uid, gid);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (EUID === 0 || (code !== "EPERM" && code !== "EINVAL")) throw err;
@@ -257,8 +303,18 @@ export class LayerWriter {
     }
   }
 
+  /** Runs a file-system step; its errno errors become TC_ERR_STORE / _LAYER_INVALID naming the entry. */
+  private guard<T>(rel: string, step: () => T): T {
+    try {
+      return step();
+    } catch (err) {
+      if (typeof (err as NodeJS.ErrnoException).syscall !== "string") throw err;
+      throw this.fsError(rel, err);
+    }
+  }
+
   private abs(rel: string): string {
-    return path.join(this.root, rel);
+    return `${this.root}/${rel}`;
   }
 
   private unsafe(reason: string): Error {
@@ -281,19 +337,13 @@ export class LayerWriter {
   }
 }
 
-async function lstatOrUndefined(p: string): Promise<Stats | undefined> {
-  try {
-    return await fs.lstat(p);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw err;
-  }
+function depth(rel: string): number {
+  let n = 0;
+  for (let i = 0; i < rel.length; i++) if (rel.charCodeAt(i) === 47) n++;
+  return n;
 }
 
-async function writeAll(file: fs.FileHandle, chunk: Buffer): Promise<void> {
+function writeAll(fd: number, chunk: Buffer): void {
   let offset = 0;
-  while (offset < chunk.length) {
-    const { bytesWritten } = await file.write(chunk, offset, chunk.length - offset);
-    offset += bytesWritten;
-  }
+  while (offset < chunk.length) offset += fs.writeSync(fd, chunk, offset, chunk.length - offset);
 }

@@ -2,6 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
+import zlib from "node:zlib";
 import { unpackLayer, type FixupOp } from "../../../src/image/unpack";
 import { buildLayer, sha256, type BuiltLayer, type TarEntry } from "./fake-registry";
 
@@ -132,6 +133,34 @@ describe("unpackLayer", () => {
     const layer = await buildLayer([{ name: ".wh.data", body: "" }, { name: "data/", type: "directory" }, { name: "data/new", body: "n" }]);
     const { calls } = await unpack(layer);
     expect(calls[0]!.ops).toEqual([{ kind: "opaque", path: "data" }]);
+  });
+
+  it("makes a hardlink to a fifo or device into the same special file, and drops whiteouts under a replaced dir", async () => {
+    const layer = await buildLayer([
+      { name: "run/fifo", type: "fifo", mode: 0o640 },
+      { name: "run/fifo2", type: "link", linkname: "run/fifo" },
+      { name: "d/", type: "directory" },
+      { name: "d/.wh.old", body: "" },
+      { name: "d", mode: 0o644, body: "now a file" },
+    ]);
+    const { target, calls } = await unpack(layer);
+    expect(calls[0]!.ops).toEqual([
+      { kind: "fifo", path: "run/fifo", mode: 0o640, major: 0, minor: 0 },
+      { kind: "fifo", path: "run/fifo2", mode: 0o640, major: 0, minor: 0 },
+    ]);
+    expect(fs.readFileSync(path.join(target, "d"), "utf8")).toBe("now a file");
+  });
+
+  it("keeps binary xattr values out of the fixup protocol (NUL-delimited) instead of failing the layer", async () => {
+    const layer = await buildLayer([{ name: "ping", mode: 0o755, body: "x", pax: { "SCHILY.xattr.user.a": "ok" } }]);
+    // tar-stream writes PAX values as UTF-8; splice a NUL into the value by hand
+    const tarBytes = Buffer.from(layer.tar);
+    const at = tarBytes.indexOf("user.a=ok");
+    expect(at).toBeGreaterThan(0);
+    tarBytes[at + "user.a=o".length] = 0;
+    const gz = zlib.gzipSync(tarBytes);
+    const { calls } = await unpack({ tar: tarBytes, gz, digest: sha256(gz), diffId: sha256(tarBytes) });
+    expect(calls).toEqual([]);
   });
 
   it("checks the diff id before anything becomes visible", async () => {
