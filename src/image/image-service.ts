@@ -12,7 +12,7 @@ import { isDigest } from "./digest";
 import type { ImageConfig } from "./image-config";
 import { ImagePuller } from "./image-puller";
 import type { PullProgress } from "./layer-puller";
-import { formatPlatform, hostPlatform, parsePlatform, type Platform } from "./platform";
+import { formatPlatform, hostPlatform, parsePlatform, platformKey, type Platform } from "./platform";
 import { parseImageReference, resolveRegistryHost, type ImageReference, type RegistryEndpoint } from "./reference";
 import type { RegistryCredentials } from "./registry-auth";
 import { RegistryClient, type RetryPolicy } from "./registry-client";
@@ -88,7 +88,7 @@ export class ImageService {
   async ensure(refString: string, options: EnsureOptions = {}): Promise<ResolvedImage> {
     const ref = parseImageReference(refString);
     const platform = typeof options.platform === "string" ? parsePlatform(options.platform) : (options.platform ?? hostPlatform());
-    const key = `${ref.toString()} ${formatPlatform(platform)}`;
+    const key = `${ref.toString()} ${platformKey(platform)}`;
     const policy = options.pullPolicy ?? "missing";
     if (policy !== "missing" && policy !== "always") {
       throw tcError("TC_ERR_INVALID_ARGUMENT", `pullPolicy: expected "missing" or "always", got \`${String(policy)}\``);
@@ -117,7 +117,7 @@ export class ImageService {
       if (!image) continue;
       out.push({
         reference: ref.reference,
-        platform: formatPlatform(ref.platform),
+        platform: platformKey(ref.platform),
         manifestDigest: ref.manifestDigest,
         configDigest: image.configDigest,
         size: image.layers.reduce((n, l) => n + l.size, 0),
@@ -135,8 +135,8 @@ export class ImageService {
     let removed = 0;
     for (const ref of await this.store.listRefs()) {
       if (ref.reference !== reference) continue;
-      if (platform && formatPlatform(ref.platform) !== formatPlatform(platform)) continue;
-      if (await this.store.removeRef(`${ref.reference} ${formatPlatform(ref.platform)}`)) removed++;
+      if (platform && platformKey(ref.platform) !== platformKey(platform)) continue;
+      if (await this.store.removeRef(`${ref.reference} ${platformKey(ref.platform)}`)) removed++;
     }
     return removed;
   }

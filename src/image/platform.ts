@@ -52,6 +52,11 @@ export function formatPlatform(p: Platform): string {
   return [p.os, p.architecture, p.variant].filter(Boolean).join("/");
 }
 
+/** The platform as a store key: `linux/arm64/v8` and `linux/arm64` are one platform (containerd normalises the same way). */
+export function platformKey(p: Platform): string {
+  return formatPlatform(p.architecture === "arm64" && normaliseVariant(p) === "v8" ? { os: p.os, architecture: p.architecture } : p);
+}
+
 /** Picks the index entry for `wanted`; TC_ERR_MANIFEST_NO_PLATFORM lists the platforms there are. */
 export function selectPlatform(index: ImageIndex, wanted: Platform, image: string): Descriptor {
   const candidates = index.manifests.filter((m) => !isAttestation(m));
