@@ -9,6 +9,7 @@ import type { Config } from "../config";
 import { isTestcellError, tcError, type TestcellError } from "../errors";
 import { ContentStore, type ImageRecord } from "./content-store";
 import { isDigest } from "./digest";
+import { dockerCredentials } from "./docker-credentials";
 import type { ImageConfig } from "./image-config";
 import { ImagePuller } from "./image-puller";
 import type { PullProgress } from "./layer-puller";
@@ -52,8 +53,12 @@ export interface ImageServiceOptions {
   fixup: Fixup;
   /** undici dispatcher for all registry traffic (a ProxyAgent, a MockAgent, ...). */
   dispatcher?: Dispatcher;
-  /** Credentials by registry: `docker.io` for Docker Hub, else the host contacted (mirror or registry). */
-  credentials?: (registry: string) => RegistryCredentials | undefined;
+  /**
+   * Credentials by registry: `docker.io` for Docker Hub, else the host contacted (mirror or
+   * registry). Default: the Docker CLI's (DOCKER_AUTH_CONFIG, $DOCKER_CONFIG/config.json or
+   * ~/.docker/config.json, with credHelpers and credsStore), as testcontainers reads them.
+   */
+  credentials?: (registry: string) => RegistryCredentials | undefined | Promise<RegistryCredentials | undefined>;
   retry?: Partial<RetryPolicy>;
 }
 
@@ -74,7 +79,8 @@ export class ImageService {
   readonly store: ContentStore;
   private readonly options: ImageServiceOptions;
   private readonly puller: ImagePuller;
-  private readonly clients = new Map<string, RegistryClient>();
+  private readonly clients = new Map<string, Promise<RegistryClient>>();
+  private readonly credentials: NonNullable<ImageServiceOptions["credentials"]>;
   private ownDispatcher: Agent | undefined;
   private prepared: Promise<void> | undefined;
 
@@ -82,6 +88,7 @@ export class ImageService {
     this.options = options;
     this.store = new ContentStore(options.config.cacheDir);
     this.puller = new ImagePuller(this.store, options.fixup);
+    this.credentials = options.credentials ?? dockerCredentials();
   }
 
   /** Makes an image available locally and returns what the runtime needs to run it. */
@@ -163,7 +170,7 @@ export class ImageService {
     const cached = await this.fromStore(ref, key);
     if (!cached || ref.digest !== undefined) return cached?.image;
     const endpoint = resolveRegistryHost(ref, this.options.config);
-    const current = await this.client(endpoint)
+    const current = await (await this.client(endpoint))
       .headManifest(endpoint.repository, ref.reference, { image: ref.toString(), signal })
       .catch(() => undefined); // the GET that follows reports any real problem
     return current !== undefined && current === cached.resolvedDigest ? cached.image : undefined;
@@ -174,7 +181,7 @@ export class ImageService {
     const endpoint = resolveRegistryHost(ref, this.options.config);
     debug("pulling %s from %s/%s (%s)", ref.toString(), endpoint.baseUrl, endpoint.repository, formatPlatform(platform));
     const record = await this.puller.pull({
-      client: this.client(endpoint),
+      client: await this.client(endpoint),
       repository: endpoint.repository,
       reference: ref.reference,
       image: ref.toString(),
@@ -193,19 +200,25 @@ export class ImageService {
   }
 
   /** One client per registry host, so tokens are reused across pulls. */
-  private client(endpoint: RegistryEndpoint): RegistryClient {
-    const existing = this.clients.get(endpoint.baseUrl);
-    if (existing) return existing;
-    const credentials = this.options.credentials?.(endpoint.host === "registry-1.docker.io" ? "docker.io" : endpoint.host);
+  private client(endpoint: RegistryEndpoint): Promise<RegistryClient> {
+    let client = this.clients.get(endpoint.baseUrl);
+    if (!client) {
+      client = this.newClient(endpoint);
+      this.clients.set(endpoint.baseUrl, client);
+      client.catch(() => this.clients.delete(endpoint.baseUrl)); // a failed credentials lookup is tried again next time
+    }
+    return client;
+  }
+
+  private async newClient(endpoint: RegistryEndpoint): Promise<RegistryClient> {
+    const credentials = await this.credentials(endpoint.host === "registry-1.docker.io" ? "docker.io" : endpoint.host);
     this.ownDispatcher ??= this.options.dispatcher ? undefined : new Agent({ connect: { timeout: 15_000 } });
-    const client = new RegistryClient({
+    return new RegistryClient({
       endpoint,
       dispatcher: this.options.dispatcher ?? this.ownDispatcher!,
       ...(credentials ? { credentials } : {}),
       ...(this.options.retry ? { retry: this.options.retry } : {}),
     });
-    this.clients.set(endpoint.baseUrl, client);
-    return client;
   }
 
   /** Aborts become TC_ERR_ABORTED, dropped connections TC_ERR_REGISTRY_UNREACHABLE; testcell errors pass. */

@@ -15,6 +15,8 @@ const debug = createDebug("testcell:pull");
 export interface RegistryCredentials {
   username: string;
   password: string;
+  /** An OAuth2 refresh token (`identitytoken` of `docker login`), exchanged at the token realm by POST. */
+  identityToken?: string;
 }
 
 /** One challenge of a `WWW-Authenticate` header. */
@@ -23,8 +25,14 @@ export interface AuthChallenge {
   params: Record<string, string>;
 }
 
-/** Sends one GET (with retries and redirects) on behalf of the token flow. */
-export type TokenFetcher = (url: string, headers: Record<string, string>, image: string, signal?: AbortSignal) => Promise<Dispatcher.ResponseData>;
+/** Sends one request (with retries and redirects) on behalf of the token flow: a GET, or a POST with a form body. */
+export type TokenFetcher = (
+  url: string,
+  headers: Record<string, string>,
+  image: string,
+  signal?: AbortSignal,
+  form?: URLSearchParams,
+) => Promise<Dispatcher.ResponseData>;
 
 const DEFAULT_TOKEN_LIFETIME_S = 60;
 const EXPIRY_MARGIN_MS = 5_000;
@@ -69,7 +77,7 @@ export class RegistryAuth {
 
   /** The Authorization header to send for `scope` before any 401, or undefined (anonymous). */
   async header(scope: string | undefined, image: string, signal?: AbortSignal): Promise<string | undefined> {
-    if (this.basic && this.credentials) return basicHeader(this.credentials);
+    if (this.basic && hasPassword(this.credentials)) return basicHeader(this.credentials);
     if (!this.bearer) return undefined;
     const cached = this.tokens.get(scope ?? "");
     if (cached && cached.expiresAt > Date.now()) return `Bearer ${cached.value}`;
@@ -87,7 +95,7 @@ export class RegistryAuth {
       const scopes = [...new Set([bearer.params.scope, scope].filter((s): s is string => !!s))];
       return `Bearer ${await this.fetchToken(scopes, scope ?? "", image, signal)}`;
     }
-    if (challenges.some((c) => c.scheme === "basic") && this.credentials) {
+    if (challenges.some((c) => c.scheme === "basic") && hasPassword(this.credentials)) {
       this.basic = true;
       return basicHeader(this.credentials);
     }
@@ -106,14 +114,24 @@ export class RegistryAuth {
   private async requestToken(scopes: string[], key: string, image: string, signal?: AbortSignal): Promise<string> {
     const { realm, service } = this.bearer!;
     const url = this.realmUrl(realm, image);
-    if (service) url.searchParams.set("service", service);
-    for (const s of scopes) url.searchParams.append("scope", s);
-    const headers: Record<string, string> = {};
-    if (this.credentials) headers.authorization = basicHeader(this.credentials);
-    debug("token request %s (scopes %o, %s)", url.origin + url.pathname, scopes, this.credentials ? "with credentials" : "anonymous");
-    const res = await this.fetcher(url.href, headers, image, signal);
+    const refresh = this.credentials?.identityToken;
+    let res: Dispatcher.ResponseData;
+    if (refresh) {
+      // OAuth2 refresh-token grant (distribution `docs/spec/auth/oauth.md`), as the Docker CLI does with an identity token
+      const form = new URLSearchParams({ grant_type: "refresh_token", refresh_token: refresh, client_id: "testcell", ...(service ? { service } : {}) });
+      if (scopes.length) form.set("scope", scopes.join(" "));
+      debug("token request %s (scopes %o, identity token)", url.origin + url.pathname, scopes);
+      res = await this.fetcher(url.href, { "content-type": "application/x-www-form-urlencoded" }, image, signal, form);
+    } else {
+      if (service) url.searchParams.set("service", service);
+      for (const s of scopes) url.searchParams.append("scope", s);
+      const headers: Record<string, string> = {};
+      if (hasPassword(this.credentials)) headers.authorization = basicHeader(this.credentials);
+      debug("token request %s (scopes %o, %s)", url.origin + url.pathname, scopes, this.credentials ? "with credentials" : "anonymous");
+      res = await this.fetcher(url.href, headers, image, signal);
+    }
     const body = Buffer.from(await res.body.arrayBuffer());
-    const ctx = { host: this.host, image, what: `auth token (from ${url.host})`, method: "GET", url: url.href, withCredentials: !!this.credentials };
+    const ctx = { host: this.host, image, what: `auth token (from ${url.host})`, method: refresh ? "POST" : "GET", url: url.href, withCredentials: !!this.credentials };
     if (res.statusCode !== 200) throw statusError(res.statusCode, parseRegistryErrors(body), ctx);
     let doc: { token?: unknown; access_token?: unknown; expires_in?: unknown };
     try {
@@ -154,6 +172,10 @@ export class RegistryAuth {
     }
     return url;
   }
+}
+
+function hasPassword(c: RegistryCredentials | undefined): c is RegistryCredentials {
+  return c !== undefined && (c.username !== "" || c.password !== "");
 }
 
 function basicHeader(c: RegistryCredentials): string {

@@ -95,8 +95,8 @@ export class RegistryClient {
     this.dispatcher = options.dispatcher;
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
     this.withCredentials = options.credentials !== undefined;
-    this.auth = new RegistryAuth(this.endpoint.host, this.endpoint.plainHttp, options.credentials, (url, headers, image, signal) =>
-      this.follow("GET", url, headers, { host: new URL(url).host, image, what: "auth token" }, signal),
+    this.auth = new RegistryAuth(this.endpoint.host, this.endpoint.plainHttp, options.credentials, (url, headers, image, signal, form) =>
+      this.follow(form ? "POST" : "GET", url, headers, { host: new URL(url).host, image, what: "auth token" }, signal, form?.toString()),
     );
   }
 
@@ -204,11 +204,12 @@ export class RegistryClient {
     headers: Record<string, string>,
     ctx: Pick<RequestContext, "host" | "image" | "what">,
     signal?: AbortSignal,
+    body?: string,
   ): Promise<Dispatcher.ResponseData> {
     let current = url;
     let sent = headers;
     for (let hop = 0; ; hop++) {
-      const res = await this.exchange(method, current, sent, ctx, signal);
+      const res = await this.exchange(method, current, sent, ctx, signal, body);
       const location = headerValue(res.headers.location);
       if (!REDIRECTS.has(res.statusCode) || location === undefined) return res;
       await res.body.dump();
@@ -236,12 +237,13 @@ export class RegistryClient {
     headers: Record<string, string>,
     ctx: Pick<RequestContext, "host" | "image" | "what">,
     signal?: AbortSignal,
+    requestBody?: string,
   ): Promise<Dispatcher.ResponseData> {
     const full: RequestContext = { ...ctx, method, url, withCredentials: this.withCredentials };
     const attempt = async (): Promise<Dispatcher.ResponseData> => {
       let res: Dispatcher.ResponseData;
       try {
-        res = await request(url, { method: method as Dispatcher.HttpMethod, headers, dispatcher: this.dispatcher, signal });
+        res = await request(url, { method: method as Dispatcher.HttpMethod, headers, dispatcher: this.dispatcher, signal, ...(requestBody !== undefined ? { body: requestBody } : {}) });
       } catch (err) {
         if (signal?.aborted || !isRetryableNetworkError(err)) throw new AbortError(asError(signal?.aborted ? err : unreachableError(err, ctx)));
         throw err;

@@ -92,6 +92,12 @@ export function statusError(status: number, errors: RegistryErrorEntry[], ctx: R
       { context },
     );
   }
+  if ((status === 401 || status === 403) && ctx.what.startsWith("auth token")) {
+    const hint = ctx.withCredentials ? `check the credentials given for ${ctx.host}` : `the registry needs credentials: pass credentials for ${ctx.host}`;
+    return tcError("TC_ERR_PULL_UNAUTHORIZED", `the token service ${new URL(ctx.url).host} of registry ${ctx.host} refused to issue an auth token to pull ${ctx.image} (${status}, ${detail}): ${hint}`, {
+      context,
+    });
+  }
   if (status === 401 || status === 403) {
     const hint = ctx.withCredentials
       ? `check the credentials given for ${ctx.host}`
