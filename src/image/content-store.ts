@@ -178,6 +178,11 @@ export class ContentStore {
     return acquireFileLock(`${this.layerPath(diffId)}.lock`, options);
   }
 
+  /** Takes the cross-process lock of one blob (held while it is downloaded). */
+  lockBlob(digest: string, options?: LockOptions): Promise<FileLock> {
+    return acquireFileLock(`${this.blobPath(digest)}.lock`, options);
+  }
+
   private refPath(key: string): string {
     return path.join(this.root, "refs", `${createHash("sha256").update(key).digest("hex")}.json`);
   }

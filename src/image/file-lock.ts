@@ -1,8 +1,9 @@
 /**
  * A cross-process lock file: `<path>.lock` holding the owner's pid, created atomically
  * (written under a temp name, then hard-linked into place, which fails if it exists). A lock
- * whose pid is dead is stale and taken over. Waiting polls with a short backoff: pulls of one
- * layer by N Jest workers are rare and long, so polling is simpler than any notification scheme.
+ * whose pid is dead is stale and taken over. Waiting polls with a short backoff (20 ms doubling
+ * to 100 ms, so a waiter starts at most 0.1 s after the holder is done): pulls of one layer by
+ * N Jest workers are rare and long, so polling is simpler than any notification scheme.
  *
  * Correctness never depends on the lock (every write is a rename of a verified temp into
  * place); it only makes N processes download a layer once instead of N times.
@@ -45,7 +46,7 @@ export async function acquireFileLock(lockPath: string, options: LockOptions = {
       if (!waited) options.onWait?.(typeof holder === "number" ? holder : undefined);
       waited = true;
       await sleep(delay, options.signal);
-      delay = Math.min(delay * 2, options.maxPollMs ?? 500);
+      delay = Math.min(delay * 2, options.maxPollMs ?? 100);
     }
   } finally {
     await fs.rm(temp, { force: true });

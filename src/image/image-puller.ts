@@ -121,14 +121,24 @@ export class ImagePuller {
     return { digest: fetched.digest, doc };
   }
 
-  /** The config blob, from the store or the registry (verified either way). */
+  /**
+   * The config blob, from the store or the registry (verified either way). Fetched under the
+   * blob's cross-process lock, so N processes pulling one image download it once.
+   */
   private async configBlob(pull: Pull, manifest: ImageManifest): Promise<Buffer> {
     const digest = manifest.config.digest;
     const local = await this.store.readBlob(digest);
     if (local) return local;
-    const bytes = await pull.client.getBlobBytes(pull.repository, digest, MAX_CONFIG_BYTES, { image: pull.image, signal: pull.signal });
-    await this.store.writeBlob(digest, bytes);
-    return bytes;
+    const lock = await this.store.lockBlob(digest, { signal: pull.signal });
+    try {
+      const meanwhile = await this.store.readBlob(digest);
+      if (meanwhile) return meanwhile;
+      const bytes = await pull.client.getBlobBytes(pull.repository, digest, MAX_CONFIG_BYTES, { image: pull.image, signal: pull.signal });
+      await this.store.writeBlob(digest, bytes);
+      return bytes;
+    } finally {
+      await lock.release();
+    }
   }
 }
 
