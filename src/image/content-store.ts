@@ -43,6 +43,8 @@ export interface RefRecord {
   /** The digest the tag resolved to (an index's digest for multi-platform images). */
   resolvedDigest: string;
   pulledAt: string;
+  /** When a pull policy last found the tag unchanged at the registry. */
+  checkedAt?: string;
 }
 
 /** A blob being written: pipe through `stream`, then `commit()` or `abort()`. */

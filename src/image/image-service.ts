@@ -7,8 +7,9 @@ import createDebug from "debug";
 import { Agent, type Dispatcher } from "undici";
 import type { Config } from "../config";
 import { isTestcellError, tcError, type TestcellError } from "../errors";
-import { ContentStore, type ImageRecord } from "./content-store";
+import { ContentStore, type ImageRecord, type RefRecord } from "./content-store";
 import { isDigest } from "./digest";
+import { checkPullPolicy, isStale, type PullPolicy } from "./image-pull-policy";
 import { dockerCredentials } from "./docker-credentials";
 import type { ImageConfig } from "./image-config";
 import { ImagePuller } from "./image-puller";
@@ -24,7 +25,7 @@ export type { PullProgress } from "./layer-puller";
 
 const debug = createDebug("testcell:pull");
 
-export type PullPolicy = "missing" | "always";
+export type { MaxAgePullPolicy, PullPolicy } from "./image-pull-policy";
 
 /** What the runtime needs to start a container of an image. */
 export interface ResolvedImage {
@@ -39,7 +40,11 @@ export interface ResolvedImage {
 }
 
 export interface EnsureOptions {
-  /** "missing" (default): use the store when the image is there; "always": ask the registry. */
+  /**
+   * "missing" (default): use the store when the image is there; "always": ask the registry (one
+   * HEAD when the tag has not moved); `{ maxAgeMs }` (see ageBasedPullPolicy): ask it when the
+   * store's copy was pulled or last checked longer ago than that.
+   */
   pullPolicy?: PullPolicy;
   /** `linux/arm64/v8` or a Platform; defaults to this machine's. */
   platform?: Platform | string;
@@ -60,6 +65,8 @@ export interface ImageServiceOptions {
    */
   credentials?: (registry: string) => RegistryCredentials | undefined | Promise<RegistryCredentials | undefined>;
   retry?: Partial<RetryPolicy>;
+  /** A registry response that sends nothing for this long counts as a dropped connection (and is resumed); default 30 s. */
+  stallTimeoutMs?: number;
 }
 
 /** An image in the store, as `list()` reports it. */
@@ -96,18 +103,13 @@ export class ImageService {
     const ref = parseImageReference(refString);
     const platform = typeof options.platform === "string" ? parsePlatform(options.platform) : (options.platform ?? hostPlatform());
     const key = `${ref.toString()} ${platformKey(platform)}`;
-    const policy = options.pullPolicy ?? "missing";
-    if (policy !== "missing" && policy !== "always") {
-      throw tcError("TC_ERR_INVALID_ARGUMENT", `pullPolicy: expected "missing" or "always", got \`${String(policy)}\``);
-    }
-    if (policy === "missing") {
-      const cached = await this.fromStore(ref, key);
-      if (cached) return cached.image;
-    }
+    const policy = checkPullPolicy(options.pullPolicy ?? "missing");
+    const cached = await this.fromStore(ref, key);
+    if (cached && !isStale(policy, cached.record.pulledAt, cached.record.checkedAt)) return cached.image;
     try {
       options.signal?.throwIfAborted();
-      if (policy === "always") {
-        const unchanged = await this.unchanged(ref, key, options.signal);
+      if (cached) {
+        const unchanged = await this.unchanged(ref, key, cached, options.signal);
         if (unchanged) return unchanged;
       }
       return await this.pull(ref, key, platform, options);
@@ -155,25 +157,30 @@ export class ImageService {
   }
 
   /** A stored image whose record and every layer dir exist; no network. */
-  private async fromStore(ref: ImageReference, key: string): Promise<{ image: ResolvedImage; resolvedDigest: string } | undefined> {
+  private async fromStore(ref: ImageReference, key: string): Promise<{ image: ResolvedImage; record: RefRecord } | undefined> {
     const refRecord = await this.store.readRef(key).catch(() => undefined);
     if (!refRecord || !isDigest(refRecord.manifestDigest)) return undefined;
     const image = await this.store.readImage(refRecord.manifestDigest);
     if (!image) return undefined;
     for (const d of image.diffIds) if (!isDigest(d) || !(await this.store.hasLayer(d))) return undefined;
     debug("%s: in the store (%s)", ref.toString(), refRecord.manifestDigest);
-    return { image: resolved(ref, image, this.store), resolvedDigest: refRecord.resolvedDigest };
+    return { image: resolved(ref, image, this.store), record: refRecord };
   }
 
-  /** pullPolicy "always": one HEAD tells whether the tag still names what the store holds (HEADs are not counted as pulls). */
-  private async unchanged(ref: ImageReference, key: string, signal: AbortSignal | undefined): Promise<ResolvedImage | undefined> {
-    const cached = await this.fromStore(ref, key);
-    if (!cached || ref.digest !== undefined) return cached?.image;
+  /**
+   * A stored image that policy says to check: one HEAD tells whether the tag still names what the
+   * store holds (HEADs are not counted as pulls); if so, the check is recorded and the store's copy used.
+   */
+  private async unchanged(ref: ImageReference, key: string, cached: { image: ResolvedImage; record: RefRecord }, signal: AbortSignal | undefined): Promise<ResolvedImage | undefined> {
+    if (ref.digest !== undefined) return cached.image; // content-addressed: it cannot have changed
+    await this.prepare();
     const endpoint = resolveRegistryHost(ref, this.options.config);
     const current = await (await this.client(endpoint))
       .headManifest(endpoint.repository, ref.reference, { image: ref.toString(), signal })
       .catch(() => undefined); // the GET that follows reports any real problem
-    return current !== undefined && current === cached.resolvedDigest ? cached.image : undefined;
+    if (current === undefined || current !== cached.record.resolvedDigest) return undefined;
+    await this.store.writeRef(key, { ...cached.record, checkedAt: new Date().toISOString() }).catch((err: unknown) => debug("cannot record the check of %s: %s", key, String(err)));
+    return cached.image;
   }
 
   private async pull(ref: ImageReference, key: string, platform: Platform, options: EnsureOptions): Promise<ResolvedImage> {
@@ -218,6 +225,7 @@ export class ImageService {
       dispatcher: this.options.dispatcher ?? this.ownDispatcher!,
       ...(credentials ? { credentials } : {}),
       ...(this.options.retry ? { retry: this.options.retry } : {}),
+      ...(this.options.stallTimeoutMs !== undefined ? { stallTimeoutMs: this.options.stallTimeoutMs } : {}),
     });
   }
 

@@ -11,6 +11,7 @@ import type { ContentStore } from "./content-store";
 import { shortDigest } from "./digest";
 import type { Descriptor } from "./manifest";
 import type { RegistryClient } from "./registry-client";
+import { openResumableBlob } from "./blob-stream";
 import { isRetryableNetworkError } from "./registry-errors";
 import { unpackLayer, type Fixup } from "./unpack";
 
@@ -113,7 +114,7 @@ async function fetchAndUnpack(job: LayerJob): Promise<void> {
       await store.removeBlob(layer.digest);
     }
   }
-  const { body, size } = await job.client.getBlob(job.repository, layer.digest, { image, signal: job.signal });
+  const { body, size } = await openResumableBlob(job.client, job.repository, layer.digest, { image, signal: job.signal });
   const host = job.client.endpoint.host;
   const writer = store.blobWriter(layer.digest, (actual) =>
     tcError(

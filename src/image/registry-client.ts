@@ -41,11 +41,16 @@ export interface RetryPolicy {
 
 export const DEFAULT_RETRY: RetryPolicy = { retries: 3, minTimeoutMs: 250, maxTimeoutMs: 2_000, maxRetryAfterMs: 30_000 };
 
+/** A response that sends nothing (no headers, or no body bytes) for this long is treated as a dropped connection. */
+export const DEFAULT_STALL_TIMEOUT_MS = 30_000;
+
 export interface RegistryClientOptions {
   endpoint: RegistryEndpoint;
   dispatcher: Dispatcher;
   credentials?: RegistryCredentials;
   retry?: Partial<RetryPolicy>;
+  /** See DEFAULT_STALL_TIMEOUT_MS. */
+  stallTimeoutMs?: number;
 }
 
 /** Per-call options: the image named in messages, and cancellation. */
@@ -70,6 +75,8 @@ export interface BlobResponse {
   body: Readable;
   /** Content-Length, when the registry (or the storage it redirected to) sent one. */
   size: number | undefined;
+  /** Where the body starts in the blob: the offset asked for (206), or 0 when the server ignored the Range (200). */
+  start: number;
 }
 
 class RetryableStatus extends Error {
@@ -85,8 +92,9 @@ class RetryableStatus extends Error {
 /** Talks to one registry host. */
 export class RegistryClient {
   readonly endpoint: RegistryEndpoint;
+  readonly retry: RetryPolicy;
+  readonly stallTimeoutMs: number;
   private readonly dispatcher: Dispatcher;
-  private readonly retry: RetryPolicy;
   private readonly auth: RegistryAuth;
   private readonly withCredentials: boolean;
 
@@ -94,6 +102,7 @@ export class RegistryClient {
     this.endpoint = options.endpoint;
     this.dispatcher = options.dispatcher;
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
+    this.stallTimeoutMs = options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
     this.withCredentials = options.credentials !== undefined;
     this.auth = new RegistryAuth(this.endpoint.host, this.endpoint.plainHttp, options.credentials, (url, headers, image, signal, form) =>
       this.follow(form ? "POST" : "GET", url, headers, { host: new URL(url).host, image, what: "auth token" }, signal, form?.toString()),
@@ -141,17 +150,25 @@ export class RegistryClient {
     return isDigest(header) ? header : undefined;
   }
 
-  /** Opens a blob as a stream; the caller verifies its digest while reading. */
-  async getBlob(repository: string, digest: string, options: CallOptions = {}): Promise<BlobResponse> {
+  /** Opens a blob as a stream (from `offset`, with a Range request); the caller verifies its digest while reading. */
+  async getBlob(repository: string, digest: string, options: CallOptions & { offset?: number } = {}): Promise<BlobResponse> {
     if (!isDigest(digest)) throw tcError("TC_ERR_INVALID_ARGUMENT", `blob digest: expected sha256:<64 lowercase hex>, got \`${digest}\``);
     const path = `/v2/${repository}/blobs/${digest}`;
     const what = `blob ${digest}`;
-    const res = await this.send("GET", path, {}, pullScope(repository), { ...options, what });
-    if (res.statusCode !== 200) {
-      throw this.statusError(res.statusCode, await readLimited(res.body, 64 * 1024), what, "GET", path, options);
-    }
+    const offset = options.offset ?? 0;
+    const res = await this.send("GET", path, offset > 0 ? { range: `bytes=${offset}-` } : {}, pullScope(repository), { ...options, what });
     const length = Number(headerValue(res.headers["content-length"]));
-    return { body: res.body, size: Number.isSafeInteger(length) ? length : undefined };
+    const size = Number.isSafeInteger(length) ? length : undefined;
+    if (res.statusCode === 200) return { body: res.body, size, start: 0 };
+    const range = /^bytes (\d+)-\d+\/(\d+|\*)$/.exec(headerValue(res.headers["content-range"]) ?? "");
+    if (res.statusCode === 206 && offset > 0 && range && Number(range[1]) === offset) return { body: res.body, size, start: offset };
+    const body = await readLimited(res.body, 64 * 1024).catch(() => Buffer.alloc(0));
+    if (res.statusCode === 206) {
+      throw tcError("TC_ERR_REGISTRY_RESPONSE", `registry ${this.endpoint.host} answered a request for ${what} from byte ${offset} with a different range (${headerValue(res.headers["content-range"]) ?? "none"}): the registry or a proxy mangles Range requests`, {
+        context: { image: options.image, registry: this.endpoint.host },
+      });
+    }
+    throw this.statusError(res.statusCode, body, what, "GET", path, options);
   }
 
   /** Reads a small blob (an image config) whole and verifies its digest. */
@@ -243,7 +260,15 @@ export class RegistryClient {
     const attempt = async (): Promise<Dispatcher.ResponseData> => {
       let res: Dispatcher.ResponseData;
       try {
-        res = await request(url, { method: method as Dispatcher.HttpMethod, headers, dispatcher: this.dispatcher, signal, ...(requestBody !== undefined ? { body: requestBody } : {}) });
+        res = await request(url, {
+          method: method as Dispatcher.HttpMethod,
+          headers,
+          dispatcher: this.dispatcher,
+          signal,
+          headersTimeout: this.stallTimeoutMs,
+          bodyTimeout: this.stallTimeoutMs,
+          ...(requestBody !== undefined ? { body: requestBody } : {}),
+        });
       } catch (err) {
         if (signal?.aborted || !isRetryableNetworkError(err)) throw new AbortError(asError(signal?.aborted ? err : unreachableError(err, ctx)));
         throw err;

@@ -25,7 +25,17 @@ export interface RegistryErrorEntry {
   message: string;
 }
 
-const RETRYABLE_CODES = new Set(["ECONNRESET", "EPIPE", "ETIMEDOUT", "UND_ERR_SOCKET", "UND_ERR_CLOSED", "UND_ERR_RES_CONTENT_LENGTH_MISMATCH"]);
+const RETRYABLE_CODES = new Set([
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CLOSED",
+  "UND_ERR_RES_CONTENT_LENGTH_MISMATCH",
+  // the stall timeout: no headers, or no body bytes, for that long
+  "UND_ERR_HEADERS_TIMEOUT",
+  "UND_ERR_BODY_TIMEOUT",
+]);
 const RETRYABLE_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
 
 /** Statuses worth another attempt: 408, 429 and transient 5xx. */
@@ -58,6 +68,9 @@ function hintFor(code: string, host: string): string {
   }
   if (code === "UND_ERR_CONNECT_TIMEOUT" || code === "ETIMEDOUT") return "the connection timed out: check the network path and any proxy";
   if (code === "ECONNRESET" || code === "UND_ERR_SOCKET" || code === "EPIPE") return "the connection kept being dropped: check the network and the registry's health";
+  if (code === "UND_ERR_BODY_TIMEOUT" || code === "UND_ERR_HEADERS_TIMEOUT") {
+    return "it stopped sending data for longer than the stall timeout, again and again: check the network and any proxy, or raise the ImageService option stallTimeoutMs for a link that slow";
+  }
   return "check that the registry address is right and reachable from here";
 }
 

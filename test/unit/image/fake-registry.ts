@@ -87,6 +87,7 @@ export interface RecordedRequest {
   method: string;
   url: string;
   authorization: string | undefined;
+  range: string | undefined;
 }
 
 type Interceptor = (req: http.IncomingMessage, res: http.ServerResponse) => boolean | void;
@@ -141,7 +142,7 @@ export class FakeRegistry {
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
-    this.requests.push({ method: req.method!, url: req.url!, authorization: req.headers.authorization });
+    this.requests.push({ method: req.method!, url: req.url!, authorization: req.headers.authorization, range: req.headers.range });
     if (this.intercept?.(req, res)) return;
     const m = /^\/v2\/(.+)\/(manifests|blobs)\/([^/]+)$/.exec(req.url!.split("?")[0]!);
     if (req.url === "/v2/") return void res.writeHead(200, { "content-type": "application/json" }).end("{}");
@@ -155,6 +156,11 @@ export class FakeRegistry {
     }
     const blob = this.blobs.get(reference!);
     if (!blob) return void error(res, 404, "BLOB_UNKNOWN", "blob unknown");
+    const from = Number(/^bytes=(\d+)-$/.exec(req.headers.range ?? "")?.[1] ?? NaN);
+    if (from >= 0 && from < blob.length) {
+      res.writeHead(206, { "content-type": "application/octet-stream", "content-length": blob.length - from, "content-range": `bytes ${from}-${blob.length - 1}/${blob.length}` });
+      return void res.end(blob.subarray(from));
+    }
     res.writeHead(200, { "content-type": "application/octet-stream", "content-length": blob.length });
     res.end(blob);
   }

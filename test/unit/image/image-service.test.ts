@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { Agent } from "undici";
+import { ageBasedPullPolicy } from "../../../src/image/image-pull-policy";
 import { ImageService, type EnsureOptions } from "../../../src/image/image-service";
 import type { FixupOp } from "../../../src/image/unpack";
 import { buildImage, buildIndex, buildLayer, error, FakeRegistry, sha256, type BuiltImage } from "./fake-registry";
@@ -123,6 +124,25 @@ describe("ImageService.ensure", () => {
     expect(registry.requests.slice(before).map((r) => `${r.method} ${r.url}`)).toEqual([`HEAD /v2/team/app/manifests/1`]);
   });
 
+  it("asks the registry with an age-based policy only once the last pull or check is older than the age", async () => {
+    await ensure();
+    const since = (n: number) => registry.requests.slice(n).map((r) => `${r.method} ${r.url}`);
+    let before = registry.requests.length;
+    await ensure(undefined, { pullPolicy: ageBasedPullPolicy(60_000) });
+    expect(since(before)).toEqual([]);
+    await ensure(undefined, { pullPolicy: { maxAgeMs: 0 } });
+    expect(since(before)).toEqual([`HEAD /v2/team/app/manifests/1`]);
+    // the check was recorded: a minute-old policy is satisfied by it
+    before = registry.requests.length;
+    await ensure(undefined, { pullPolicy: ageBasedPullPolicy(60_000) });
+    expect(since(before)).toEqual([]);
+    await expect(ensure(undefined, { pullPolicy: { maxAgeMs: -1 } })).rejects.toMatchObject({
+      code: "TC_ERR_INVALID_ARGUMENT",
+      message: "pullPolicy.maxAgeMs: expected a number of milliseconds >= 0, got `-1` (number)",
+    });
+    await expect(ensure(undefined, { pullPolicy: "sometimes" as never })).rejects.toMatchObject({ code: "TC_ERR_INVALID_ARGUMENT" });
+  });
+
   it("pulls what changed with pullPolicy always when the tag has moved, reusing the layers it has", async () => {
     const first = await ensure();
     const moved = buildImage([image.layers[0]!], { Cmd: ["moved"] });
@@ -173,18 +193,58 @@ describe("ImageService.ensure", () => {
     expect(failures).toBe(3);
   });
 
-  it("starts a layer again when the connection drops in the middle of it", async () => {
+  it("resumes a layer with Range from where the connection dropped", async () => {
     const layer = image.layers[0]!;
+    const half = layer.gz.length >> 1;
     let drops = 0;
     registry.intercept = (req, res) => {
       if (!req.url!.endsWith(layer.digest) || drops++ > 0) return;
       res.writeHead(200, { "content-length": layer.gz.length });
-      res.write(layer.gz.subarray(0, layer.gz.length >> 1), () => res.destroy());
+      res.write(layer.gz.subarray(0, half), () => res.destroy());
       return true;
     };
     const resolved = await ensure();
-    expect(drops).toBe(2);
+    const gets = registry.requests.filter((r) => r.url.endsWith(layer.digest));
+    expect(gets.map((r) => r.range)).toEqual([undefined, expect.stringMatching(/^bytes=\d+-$/)]);
+    const resumedAt = Number(/\d+/.exec(gets[1]!.range!)![0]);
+    expect(resumedAt).toBeGreaterThan(0);
+    expect(resumedAt).toBeLessThanOrEqual(half);
     expect(fs.readFileSync(path.join(resolved.layerDirs[0]!, "etc/passwd"), "utf8")).toContain("root");
+    expect(fs.readFileSync(path.join(cacheDir, "blobs", "sha256", hex(layer.digest)))).toEqual(layer.gz);
+  });
+
+  it("resumes from a server that ignores Range by skipping what it already had", async () => {
+    const layer = image.layers[0]!;
+    let first = true;
+    registry.intercept = (req, res) => {
+      if (!req.url!.endsWith(layer.digest)) return;
+      res.writeHead(200, { "content-length": layer.gz.length });
+      if (first) res.write(layer.gz.subarray(0, layer.gz.length >> 1), () => res.destroy());
+      else res.end(layer.gz);
+      first = false;
+      return true;
+    };
+    const resolved = await ensure();
+    expect(registry.count((r) => r.url.endsWith(layer.digest))).toBe(2);
+    expect(fs.readFileSync(path.join(cacheDir, "blobs", "sha256", hex(layer.digest)))).toEqual(layer.gz);
+    expect(fs.existsSync(path.join(resolved.layerDirs[0]!, "bin/busybox"))).toBe(true);
+  });
+
+  it("treats a body that stalls for the stall timeout as dropped, and resumes it", async () => {
+    const layer = image.layers[0]!;
+    let stalled = false;
+    registry.intercept = (req, res) => {
+      if (!req.url!.endsWith(layer.digest) || stalled) return;
+      stalled = true;
+      res.writeHead(200, { "content-length": layer.gz.length });
+      res.write(layer.gz.subarray(0, layer.gz.length >> 1)); // and then nothing, with the connection open
+      return true;
+    };
+    const started = Date.now();
+    const resolved = await ensure(undefined, {}, service({ stallTimeoutMs: 300 }));
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    expect(registry.requests.filter((r) => r.url.endsWith(layer.digest)).map((r) => r.range)).toEqual([undefined, expect.stringMatching(/^bytes=\d+-$/)]);
+    expect(fs.existsSync(path.join(resolved.layerDirs[0]!, "bin/busybox"))).toBe(true);
   });
 
   it("reports a blob that is always cut short as TC_ERR_REGISTRY_UNREACHABLE and stores nothing of it", async () => {
