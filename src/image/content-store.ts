@@ -16,7 +16,7 @@ import path from "node:path";
 import { Transform, type Readable, type TransformCallback } from "node:stream";
 import { tcError } from "../errors";
 import { digestHex, isDigest, sha256Digest } from "./digest";
-import { acquireFileLock, type FileLock, type LockOptions } from "./file-lock";
+import { acquireFileLock, tryAcquireFileLock, type FileLock, type LockOptions } from "./file-lock";
 import type { ImageConfig } from "./image-config";
 import type { Platform } from "./platform";
 import { sweepTemps, tempName } from "./temp-files";
@@ -178,6 +178,11 @@ export class ContentStore {
   /** Takes the cross-process lock of one layer (held while it is downloaded and unpacked). */
   lockLayer(diffId: string, options?: LockOptions): Promise<FileLock> {
     return acquireFileLock(`${this.layerPath(diffId)}.lock`, options);
+  }
+
+  /** Takes the lock of one layer if nobody holds it (for removing it); undefined when it is being pulled. */
+  tryLockLayer(diffId: string): Promise<FileLock | undefined> {
+    return tryAcquireFileLock(`${this.layerPath(diffId)}.lock`);
   }
 
   /** Takes the cross-process lock of one blob (held while it is downloaded). */

@@ -53,6 +53,23 @@ export async function acquireFileLock(lockPath: string, options: LockOptions = {
   }
 }
 
+/** Takes `lockPath` if it is free (or its holder is dead); undefined when a live process holds it. */
+export async function tryAcquireFileLock(lockPath: string): Promise<FileLock | undefined> {
+  const temp = `${lockPath}.${process.pid}.${Math.random().toString(36).slice(2)}`;
+  await fs.writeFile(temp, `${process.pid} ${hostname()}\n`);
+  try {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      if (await tryLink(temp, lockPath)) return { release: () => fs.rm(lockPath, { force: true }) };
+      const holder = await readHolder(lockPath);
+      if (holder === "unknown" || (holder !== undefined && isAlive(holder))) return undefined;
+      await fs.rm(lockPath, { force: true }); // stale: its holder is gone
+    }
+    return undefined;
+  } finally {
+    await fs.rm(temp, { force: true });
+  }
+}
+
 async function tryLink(temp: string, lockPath: string): Promise<boolean> {
   try {
     await fs.link(temp, lockPath);

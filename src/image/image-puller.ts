@@ -3,7 +3,7 @@
  * layers in parallel, each verified, then the image record and the ref written to the store.
  */
 import createDebug from "debug";
-import { tcError } from "../errors";
+import { isTestcellError, tcError } from "../errors";
 import type { ContentStore, ImageRecord } from "./content-store";
 import { isDigest } from "./digest";
 import { parseImageConfig, type ImageConfigFile } from "./image-config";
@@ -65,7 +65,7 @@ export class ImagePuller {
 
   /** The tag's (or digest's) manifest; for an index, the manifest of the wanted platform. */
   private async resolveManifest(pull: Pull): Promise<{ resolvedDigest: string; manifestDigest: string; manifest: ImageManifest }> {
-    const top = await this.manifest(pull, pull.reference, undefined);
+    const top = await this.manifest(pull, await this.headTag(pull), undefined);
     if (top.doc.kind === "manifest") return { resolvedDigest: top.digest, manifestDigest: top.digest, manifest: top.doc };
     const chosen = selectPlatform(top.doc, pull.platform, pull.image);
     if (!MANIFEST_TYPES.includes(chosen.mediaType)) {
@@ -107,6 +107,24 @@ export class ImagePuller {
       signal,
       ...(pull.onProgress ? { onProgress: pull.onProgress } : {}),
     };
+  }
+
+  /**
+   * A tag is HEADed first (as containerd resolves): its digest then names the manifest, which
+   * the store may already hold (another tag, a removed ref), saving the GET that Docker Hub
+   * counts against its pull limit. Registries that refuse HEAD or send no digest get the GET.
+   */
+  private async headTag(pull: Pull): Promise<string> {
+    if (isDigest(pull.reference)) return pull.reference;
+    try {
+      return (await pull.client.headManifest(pull.repository, pull.reference, { image: pull.image, signal: pull.signal })) ?? pull.reference;
+    } catch (err) {
+      // A registry that is down or rate-limiting (after the retries) gets no GET on top. Other
+      // refusals (401, 403, 404, 405) are explained by the GET's body, in the registry's own words.
+      const status = isTestcellError(err) ? err.context.status : undefined;
+      if (pull.signal?.aborted || typeof status !== "number" || status === 429 || status >= 500) throw err;
+      return pull.reference;
+    }
   }
 
   /** A manifest by tag or digest: from the store when pinned by a digest we hold, else fetched and stored. */

@@ -9,6 +9,7 @@ import type { Config } from "../config";
 import { isTestcellError, tcError, type TestcellError } from "../errors";
 import { ContentStore, type ImageRecord, type RefRecord } from "./content-store";
 import { isDigest } from "./digest";
+import { pruneStore, type PruneOptions, type PruneResult } from "./store-gc";
 import { checkPullPolicy, isStale, type PullPolicy } from "./image-pull-policy";
 import { dockerCredentials } from "./docker-credentials";
 import type { ImageConfig } from "./image-config";
@@ -26,6 +27,7 @@ export type { PullProgress } from "./layer-puller";
 const debug = createDebug("testcell:pull");
 
 export type { MaxAgePullPolicy, PullPolicy } from "./image-pull-policy";
+export type { PruneOptions, PruneResult } from "./store-gc";
 
 /** What the runtime needs to start a container of an image. */
 export interface ResolvedImage {
@@ -148,6 +150,16 @@ export class ImageService {
       if (await this.store.removeRef(`${ref.reference} ${platformKey(ref.platform)}`)) removed++;
     }
     return removed;
+  }
+
+  /**
+   * Deletes image records, blobs and layers that no reference reaches any more (after `remove`,
+   * or when a tag moved). Entries younger than `minAgeMs` (default 10 min) and layers being
+   * pulled are kept; pass `inUse` to keep the layer dirs of running containers.
+   */
+  async prune(options: PruneOptions = {}): Promise<PruneResult> {
+    await this.prepare();
+    return pruneStore(this.store, options);
   }
 
   /** Closes the HTTP agent this service created (not a dispatcher passed in). */

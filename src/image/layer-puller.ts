@@ -4,6 +4,7 @@
  * workers pulling the same image download each layer once; within a process, concurrent
  * requests for the same layer share one promise.
  */
+import diagnostics_channel from "node:diagnostics_channel";
 import { pipeline, Transform, type TransformCallback } from "node:stream";
 import createDebug from "debug";
 import { isTestcellError, tcError } from "../errors";
@@ -134,8 +135,14 @@ async function fetchAndUnpack(job: LayerJob): Promise<void> {
   }
 }
 
+/** Progress of every pull in this process, for tools that draw it without holding the service (node:diagnostics_channel). */
+export const pullProgressChannel = diagnostics_channel.channel("testcell:pull:layer");
+
 function report(job: LayerJob, status: PullProgress["status"], received: number, total = job.layer.size): void {
-  job.onProgress?.({ image: job.image, layer: job.layer.digest, status, receivedBytes: received, totalBytes: total });
+  if (!job.onProgress && !pullProgressChannel.hasSubscribers) return;
+  const progress: PullProgress = { image: job.image, layer: job.layer.digest, status, receivedBytes: received, totalBytes: total };
+  job.onProgress?.(progress);
+  if (pullProgressChannel.hasSubscribers) pullProgressChannel.publish(progress);
 }
 
 /** Counts bytes as they pass, for progress reports. */

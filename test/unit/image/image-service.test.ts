@@ -1,3 +1,4 @@
+import diagnostics_channel from "node:diagnostics_channel";
 import fs from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -5,7 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { Agent } from "undici";
 import { ageBasedPullPolicy } from "../../../src/image/image-pull-policy";
-import { ImageService, type EnsureOptions } from "../../../src/image/image-service";
+import { ImageService, type EnsureOptions, type PullProgress } from "../../../src/image/image-service";
 import type { FixupOp } from "../../../src/image/unpack";
 import { buildImage, buildIndex, buildLayer, error, FakeRegistry, sha256, type BuiltImage } from "./fake-registry";
 
@@ -115,6 +116,15 @@ describe("ImageService.ensure", () => {
     const fromNewService = await ensure(`${registry.host}/team/app:1`, {}, service());
     expect(registry.count()).toBe(before);
     expect(again.layerDirs).toEqual(fromNewService.layerDirs);
+  });
+
+  it("HEADs a tag first: another tag of an image it holds costs one HEAD, no GET", async () => {
+    await ensure();
+    registry.push("team/app", "also", image);
+    const before = registry.requests.length;
+    const other = await ensure(`${registry.host}/team/app:also`);
+    expect(other.manifestDigest).toBe(image.manifestDigest);
+    expect(registry.requests.slice(before).map((r) => `${r.method} ${r.url}`)).toEqual([`HEAD /v2/team/app/manifests/also`]);
   });
 
   it("asks the registry again with pullPolicy always, with one HEAD when the tag has not moved", async () => {
@@ -266,9 +276,10 @@ describe("ImageService.ensure", () => {
     registry.intercept = (_req, res) => error(res, 503, "UNAVAILABLE", "down for maintenance");
     const err = await failure(ensure());
     expect(err.code).toBe("TC_ERR_REGISTRY_RESPONSE");
-    expect(err.message).toContain(`registry ${registry.host} answered 503`);
-    expect(err.message).toContain("down for maintenance");
+    // the tag is HEADed first; a HEAD answer has no body, and a failing registry gets no GET on top
+    expect(err.message).toContain(`registry ${registry.host} answered 503 to HEAD /v2/team/app/manifests/1`);
     expect(err.message).toContain("after 4 attempts");
+    expect(err.message).toContain("the registry is failing; try again later");
     expect(registry.count()).toBe(4);
   });
 
@@ -395,6 +406,35 @@ describe("ImageService.ensure", () => {
     expect(list(path.join(cacheDir, "layers", "sha256"))).toEqual(image.layers.map((l) => hex(l.diffId)).sort());
   });
 
+  it("prunes what no reference reaches, keeping shared, young, locked and in-use layers", async () => {
+    const svc = service();
+    const first = await ensure(undefined, {}, svc);
+    const moved = buildImage([image.layers[0]!], { Cmd: ["moved"] });
+    registry.push("team/app", "1", moved);
+    const second = await ensure(undefined, { pullPolicy: "always" }, svc);
+    const blobs = () => list(path.join(cacheDir, "blobs", "sha256"));
+    const layers = () => list(path.join(cacheDir, "layers", "sha256"));
+    // too young: nothing goes
+    expect(await svc.prune()).toEqual({ images: 0, blobs: 0, layers: 0, blobBytes: 0 });
+    // the old top layer is in use by someone: it stays, the rest of the old image goes
+    const pruned = await svc.prune({ minAgeMs: 0, inUse: (dir) => dir === first.layerDirs[1] });
+    expect(pruned).toMatchObject({ images: 1, blobs: 3, layers: 0 }); // old manifest, config, top layer blob
+    expect(pruned.blobBytes).toBe(image.manifest.length + image.config.length + image.layers[1]!.gz.length);
+    expect(layers()).toEqual([hex(image.layers[0]!.diffId), hex(image.layers[1]!.diffId)].sort());
+    // a layer being pulled (its lock held by a live process) stays too
+    const lock = await svc.store.lockLayer(image.layers[1]!.diffId);
+    expect((await svc.prune({ minAgeMs: 0 })).layers).toBe(0);
+    await lock.release();
+    expect((await svc.prune({ minAgeMs: 0 })).layers).toBe(1);
+    expect(layers()).toEqual([hex(image.layers[0]!.diffId)]);
+    expect(blobs()).toEqual([hex(moved.manifestDigest), hex(moved.configDigest), hex(image.layers[0]!.digest)].sort());
+    expect((await ensure(undefined, {}, svc)).layerDirs).toEqual(second.layerDirs); // still whole: no request
+    // once the reference is removed, everything goes
+    await svc.remove(`${registry.host}/team/app:1`);
+    expect(await svc.prune({ minAgeMs: 0 })).toMatchObject({ images: 1, blobs: 3, layers: 1 });
+    expect([...blobs(), ...layers(), ...list(path.join(cacheDir, "images"))]).toEqual([]);
+  });
+
   it("lists and removes references", async () => {
     const svc = service();
     await ensure(undefined, {}, svc);
@@ -405,13 +445,23 @@ describe("ImageService.ensure", () => {
     expect(await svc.list()).toEqual([]);
   });
 
-  it("reports progress per layer", async () => {
+  it("reports progress per layer, to onProgress and on the testcell:pull:layer diagnostics channel", async () => {
     const events: string[] = [];
-    await ensure(undefined, { onProgress: (p) => events.push(`${p.layer}:${p.status}`) });
+    const published: PullProgress[] = [];
+    const listener = (p: unknown): void => void published.push(p as PullProgress);
+    diagnostics_channel.subscribe("testcell:pull:layer", listener);
+    try {
+      await ensure(undefined, { onProgress: (p) => events.push(`${p.layer}:${p.status}`) });
+    } finally {
+      diagnostics_channel.unsubscribe("testcell:pull:layer", listener);
+    }
     for (const l of image.layers) {
       expect(events).toContain(`${l.digest}:downloading`);
       expect(events).toContain(`${l.digest}:unpacked`);
+      const last = published.filter((p) => p.layer === l.digest && p.status === "downloading").at(-1)!;
+      expect(last).toMatchObject({ image: `${registry.host}/team/app:1`, receivedBytes: l.gz.length, totalBytes: l.gz.length });
     }
+    expect(published.map((p) => `${p.layer}:${p.status}`)).toEqual(events);
   });
 
   it("stops with TC_ERR_ABORTED when its signal is aborted", async () => {
