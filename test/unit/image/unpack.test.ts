@@ -246,3 +246,62 @@ describe("unpackLayer refuses hostile layers", () => {
     await expectUnsafe([{ name: "evil", type: "symlink", linkname: outside }, { name: "evil/.wh.x", body: "" }], /goes through `evil`/);
   });
 });
+
+describe("unpackLayer on random hostile layers", () => {
+  /** Names and link targets that mix ordinary paths with every escape route the writer must refuse. */
+  const NAMES = ["a", "a/b", "a/b/c", "d", "d/e", "s", "s/x", "s/y/z", "../esc", "a/../../esc", "/abs", "./a/./b", "l", "l/x", ".wh.a", "a/.wh..wh..opq", "a/.wh.b"];
+  const TARGETS = ["a", "a/b", "..", "../..", "/", "/tmp", "/etc/passwd", "s", "s/x", "../../outside", "d/../..", "l", "."];
+  const TYPES = ["file", "directory", "symlink", "link", "fifo"] as const;
+
+  it("never writes outside the layer root, whatever the entries (300 random layers)", async () => {
+    let seed = 7;
+    const pick = <T>(xs: readonly T[]): T => xs[((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % xs.length)]!;
+    const sentinel = path.join(outside, "sentinel");
+    fs.writeFileSync(sentinel, "untouched");
+    const before = fs.readdirSync(root).sort();
+    let unpacked = 0;
+    let refused = 0;
+    for (let i = 0; i < 300; i++) {
+      const entries: TarEntry[] = [];
+      for (let k = 0; k < 6; k++) {
+        const type = pick(TYPES);
+        const name = pick(NAMES);
+        const target = pick(TARGETS).replace("../../outside", path.relative(path.join(layersDir, "x"), outside));
+        if (type === "file") entries.push({ name, mode: 0o644, body: `entry ${k}` });
+        else if (type === "directory") entries.push({ name, type, mode: 0o755 });
+        else if (type === "fifo") entries.push({ name, type, mode: 0o600 });
+        else entries.push({ name, type, linkname: type === "symlink" ? target : pick(NAMES) });
+      }
+      const layer = await buildLayer(entries);
+      const result = await unpack(layer).then(
+        (r) => r,
+        (e: { code?: string }) => {
+          expect(["TC_ERR_LAYER_UNSAFE", "TC_ERR_LAYER_INVALID"]).toContain(e.code);
+          return undefined;
+        },
+      );
+      if (result) {
+        unpacked++;
+        // what was written is real directories and files inside the target (walked without following symlinks)
+        const walk = (dir: string): void => {
+          for (const name of fs.readdirSync(dir)) {
+            const p = path.join(dir, name);
+            expect(p.startsWith(result.target + path.sep)).toBe(true);
+            if (fs.lstatSync(p).isDirectory()) walk(p);
+          }
+        };
+        walk(result.target);
+        fs.rmSync(result.target, { recursive: true, force: true });
+      } else {
+        refused++;
+      }
+      expect(fs.readFileSync(sentinel, "utf8")).toBe("untouched");
+      expect(fs.readdirSync(outside)).toEqual(["sentinel"]);
+      expect(fs.readdirSync(root).sort()).toEqual(before);
+      expect(fs.existsSync(path.join(root, "esc")) || fs.existsSync(path.join(layersDir, "esc")) || fs.existsSync("/abs")).toBe(false);
+    }
+    // the corpus exercises both outcomes
+    expect(unpacked).toBeGreaterThan(20);
+    expect(refused).toBeGreaterThan(20);
+  });
+});
