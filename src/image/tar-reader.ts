@@ -84,12 +84,20 @@ export class TarReader {
 
   /** Feeds the next chunk; throws TarFormatError (or whatever the sink throws). */
   write(chunk: Buffer): void {
-    let buf = chunk;
-    if (this.carry) {
-      buf = Buffer.concat([this.carry, chunk]);
-      this.carry = undefined;
-    }
+    const buf = chunk;
     let pos = 0;
+    if (this.carry) {
+      // a header split across chunks: complete it from this chunk, without copying the rest
+      const need = BLOCK - this.carry.length;
+      if (chunk.length < need) {
+        this.carry = Buffer.concat([this.carry, chunk]);
+        return;
+      }
+      const block = Buffer.concat([this.carry, chunk.subarray(0, need)]);
+      this.carry = undefined;
+      this.header(block);
+      pos = need;
+    }
     while (pos < buf.length) {
       const s = this.state;
       if (s.kind === "end") return;
