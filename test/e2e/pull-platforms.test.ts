@@ -34,7 +34,7 @@ describe("a manifest list with two platforms", () => {
     skopeo(`oci:${layout}:multi`, `docker://${repo}:oci`);
     skopeo("--format", "v2s2", `oci:${layout}:multi`, `docker://${repo}:docker`);
     const config = readConfig({ ...process.env, TESTCELL_CACHE_DIR: path.join(work, "store") });
-    images = new ImageService({ config, fixup: nativeFixup(config.shimPath) });
+    images = new ImageService({ config, fixup: nativeFixup(config.shimPath), credentials: () => undefined });
   });
   afterAll(async () => {
     await images?.close();

@@ -137,7 +137,7 @@ describe("a pulled multi-layer image equals what umoci unpacks", () => {
 
     const cacheDir = path.join(work, "store");
     const config = readConfig({ ...process.env, TESTCELL_CACHE_DIR: cacheDir });
-    const images = new ImageService({ config, fixup: nativeFixup(config.shimPath) });
+    const images = new ImageService({ config, fixup: nativeFixup(config.shimPath), credentials: () => undefined });
     const pulled = await images.ensure(`${repo}:v1`);
     await images.close();
     expect(pulled.manifestDigest).toBe(image.manifestDigest);

@@ -57,6 +57,7 @@ function service(extra: Partial<ConstructorParameters<typeof ImageService>[0]> =
     fixup: async (dir, ops) => void fixups.push({ dir, ops }),
     dispatcher,
     retry: FAST_RETRY,
+    credentials: () => undefined, // never the developer's own ~/.docker/config.json
     ...extra,
   });
 }

@@ -74,7 +74,8 @@ function service(credentials?: typeof USER): ImageService {
     fixup: async () => undefined,
     dispatcher,
     retry: FAST_RETRY,
-    ...(credentials ? { credentials: (host: string) => (host === registry.host ? credentials : undefined) } : {}),
+    // never the developer's own ~/.docker/config.json
+    credentials: (host: string) => (credentials && host === registry.host ? credentials : undefined),
   });
 }
 
