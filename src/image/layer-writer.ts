@@ -53,6 +53,8 @@ export class LayerWriter implements TarSink {
   private readonly ops: FixupOps;
   private file: OpenFile | undefined;
   private ownershipWarned = false;
+  /** Set by close(): nothing may be written after it (a closed fd number can be reused by another file). */
+  private closed = false;
 
   constructor(
     private readonly root: string,
@@ -64,6 +66,7 @@ export class LayerWriter implements TarSink {
 
   /** Starts one entry: creates it (a regular file stays open for its data). */
   entry(header: TarHeader): void {
+    this.assertOpen();
     this.entries++;
     let rel: string;
     try {
@@ -77,6 +80,7 @@ export class LayerWriter implements TarSink {
 
   /** File contents of the current entry. */
   data(chunk: Buffer): void {
+    this.assertOpen();
     const file = this.file;
     if (file) this.guard(file.rel, () => writeAll(file.fd, chunk));
   }
@@ -97,8 +101,14 @@ export class LayerWriter implements TarSink {
 
   /** Closes a file left open by a failure (the caller then removes the whole directory). */
   close(): void {
-    if (this.file) fs.closeSync(this.file.fd);
+    this.closed = true;
+    const file = this.file;
     this.file = undefined;
+    if (file) fs.closeSync(file.fd);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error(`${this.label}: the layer writer was closed`);
   }
 
   /** The fixup ops, settled against what this layer wrote (see FixupOps.settle). */

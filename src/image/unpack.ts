@@ -103,7 +103,7 @@ class LayerSink extends Writable {
   override _write(chunk: Buffer, _enc: BufferEncoding, callback: (error?: Error | null) => void): void {
     // Deferred, so that the inflater's callback (which called us) returns first and queues its
     // next chunk on the thread pool: inflating and writing then overlap on two cores.
-    setImmediate(() => callback(this.consume(chunk)));
+    setImmediate(() => callback(this.destroyed ? null : this.consume(chunk)));
   }
 
   private consume(chunk: Buffer): Error | null {
