@@ -1,5 +1,9 @@
 // Benchmarks, runnable by anyone: `npm run bench`. Prints a table and JSON; quote medians.
-import { GenericContainer, Wait } from "../src";
+import net from "node:net";
+import { Client } from "pg";
+import mysql from "mysql2/promise";
+import { createClient } from "redis";
+import { GenericContainer, MariaDbContainer, PostgreSqlContainer, RedisContainer, Wait } from "../src";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { startFixtureRegistry } = require("../test/fixtures/index.js");
@@ -57,12 +61,97 @@ async function main(): Promise<void> {
         return performance.now() - t;
       }),
     );
+    const dbRuns = Number(process.env.BENCH_DB_RUNS ?? 5);
+    rows.push(
+      await measure("redis module start-to-PING (redis client)", RUNS, async () => {
+        const t = performance.now();
+        const r = await new RedisContainer().start();
+        const client = createClient({ url: r.getConnectionUrl() });
+        await client.connect();
+        await client.ping();
+        const d = performance.now() - t;
+        await client.quit();
+        await r.stop();
+        return d;
+      }),
+    );
+    rows.push(
+      await measure("postgres module start-to-first-query (pg client)", dbRuns, async () => {
+        const t = performance.now();
+        const pg = await new PostgreSqlContainer().start();
+        const client = new Client({ connectionString: pg.getConnectionUri() });
+        await client.connect();
+        await client.query("select 1");
+        const d = performance.now() - t;
+        await client.end();
+        await pg.stop();
+        return d;
+      }),
+    );
+    rows.push(
+      await measure("mariadb module start-to-first-query (mysql2)", dbRuns, async () => {
+        const t = performance.now();
+        const db = await new MariaDbContainer().start();
+        const conn = await mysql.createConnection(db.getConnectionUri().replace(/^mariadb:/, "mysql:"));
+        await conn.query("select 1");
+        const d = performance.now() - t;
+        await conn.end();
+        await db.stop();
+        return d;
+      }),
+    );
+    {
+      const pg = await new PostgreSqlContainer().start();
+      const client = new Client({ connectionString: pg.getConnectionUri() });
+      await client.connect();
+      await client.query("create table t as select g as x from generate_series(1, 10000) g");
+      await client.end();
+      rows.push(await measure("postgres snapshot()", dbRuns, async () => { const t = performance.now(); await pg.snapshot(); return performance.now() - t; }));
+      rows.push(await measure("postgres restoreSnapshot()", dbRuns, async () => { const t = performance.now(); await pg.restoreSnapshot(); return performance.now() - t; }));
+      await pg.stop();
+    }
+    rows.push(...(await portThroughput()));
     console.log("\n| benchmark | runs | median ms | min | max |\n| --- | --- | --- | --- | --- |");
     for (const r of rows) console.log(`| ${r.name} | ${r.runs} | ${r.medianMs} | ${r.minMs} | ${r.maxMs} |`);
     console.log("\n" + JSON.stringify({ date: new Date().toISOString(), node: process.version, rows }, null, 2));
   } finally {
     await registry.stop();
   }
+}
+
+/** 1 GiB through a published port into busybox `nc`, beside the same transfer over plain loopback. */
+async function portThroughput(): Promise<Row[]> {
+  const size = 1024 ** 3;
+  const send = (port: number) =>
+    new Promise<number>((resolve, reject) => {
+      const chunk = Buffer.alloc(1 << 20);
+      const t = performance.now();
+      let sent = 0;
+      const s = net.connect(port, "127.0.0.1", () => {
+        const pump = () => {
+          while (sent < size) {
+            sent += chunk.length;
+            if (!s.write(chunk)) return void s.once("drain", pump);
+          }
+          s.end();
+        };
+        pump();
+      });
+      s.on("error", reject);
+      s.on("close", () => resolve(performance.now() - t));
+    });
+  const c = await new GenericContainer("busybox").withCommand(["sh", "-c", "while :; do nc -l -p 9000 > /dev/null; done"]).withExposedPorts(9000).start();
+  const viaPort = await send(c.getMappedPort(9000));
+  await c.stop();
+  const sink = net.createServer((sock) => sock.resume()).listen(0, "127.0.0.1");
+  await new Promise((r) => sink.once("listening", r));
+  const direct = await send((sink.address() as net.AddressInfo).port);
+  sink.close();
+  const mbps = (ms: number) => +((size / (ms / 1000)) / 1e6).toFixed(0);
+  return [
+    { name: `1 GiB through a published port, MB/s (${mbps(viaPort)} MB/s)`, runs: 1, medianMs: +viaPort.toFixed(0), minMs: +viaPort.toFixed(0), maxMs: +viaPort.toFixed(0) },
+    { name: `1 GiB over direct loopback, MB/s (${mbps(direct)} MB/s)`, runs: 1, medianMs: +direct.toFixed(0), minMs: +direct.toFixed(0), maxMs: +direct.toFixed(0) },
+  ];
 }
 
 main().catch((err) => {

@@ -1,4 +1,4 @@
-/* caps.c - user, groups and Docker's default capability set. */
+/* caps.c - user, groups and capability sets (the mask comes from security.c). */
 #include <grp.h>
 #include <linux/capability.h>
 #include <sys/prctl.h>
@@ -7,28 +7,22 @@
 #include "shim.h"
 #include "util.h"
 
-/* Docker's 14 (moby daemon/pkg/oci/caps/defaults.go); CapEff of root = 00000000a80425fb. */
-static const int docker_caps[] = {
-  CAP_CHOWN,  CAP_DAC_OVERRIDE, CAP_FSETID,  CAP_FOWNER,           CAP_MKNOD,      CAP_NET_RAW, CAP_SETGID,
-  CAP_SETUID, CAP_SETFCAP,      CAP_SETPCAP, CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT, CAP_KILL,    CAP_AUDIT_WRITE,
-};
-
-static uint64_t
-docker_mask (void)
+int
+tc_caps_held (uint64_t *permitted, tc_error_t *err)
 {
-  uint64_t mask = 0;
-  size_t i;
+  struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+  struct __user_cap_data_struct data[2];
 
-  for (i = 0; i < ARRAY_SIZE (docker_caps); i++)
-    mask |= 1ULL << docker_caps[i];
-  return mask;
+  if (syscall (SYS_capget, &hdr, data) < 0)
+    return tc_make_error (err, errno, "capget");
+  *permitted = (uint64_t) data[1].permitted << 32 | data[0].permitted;
+  return 0;
 }
 
-/* Drop everything else from the bounding set; must happen while we still have CAP_SETPCAP. */
+/* Drop everything but @keep from the bounding set; must happen while we still have CAP_SETPCAP. */
 int
-tc_drop_bounding (tc_error_t *err)
+tc_drop_bounding (uint64_t keep, tc_error_t *err)
 {
-  uint64_t keep = docker_mask ();
   int cap;
 
   for (cap = 0; cap < 64; cap++)
@@ -60,18 +54,17 @@ tc_set_ids (uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups, tc_error_
   return 0;
 }
 
-/* Effective = permitted = Docker's set, inheritable and ambient empty (CVE-2022-29162). */
+/* Effective = permitted = @mask, inheritable and ambient empty (CVE-2022-29162). */
 int
-tc_set_caps (tc_error_t *err)
+tc_set_caps (uint64_t mask, tc_error_t *err)
 {
   struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
   struct __user_cap_data_struct data[2] = { { 0, 0, 0 }, { 0, 0, 0 } };
-  uint64_t mask = docker_mask ();
 
   data[0].effective = data[0].permitted = (uint32_t) mask;
   data[1].effective = data[1].permitted = (uint32_t) (mask >> 32);
   if (syscall (SYS_capset, &hdr, data) < 0)
-    return tc_make_error (err, errno, "capset");
+    return tc_make_error (err, errno, "capset %llx", (unsigned long long) mask);
   if (prctl (PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
     return tc_make_error (err, errno, "clear the ambient capabilities");
   return 0;

@@ -59,8 +59,11 @@ static const struct
   { "overlay", ENODEV, "the kernel has no overlayfs: load it with `modprobe overlay`" },
   { "overlay", EINVAL, "overlayfs refused the layer dirs: are they on a filesystem it accepts (not overlayfs, NFS or FUSE), and is work/ empty and on the same filesystem as upper/?" },
   { "mount", ENOSPC, "mount limit exceeded (see /proc/sys/fs/mount-max)" },
+  { "net", EOPNOTSUPP, "the kernel lacks veth or bridge support: load them with `modprobe veth bridge`" },
+  { "net", EPERM, "network namespaces and netlink changes need root (CAP_NET_ADMIN, CAP_SYS_ADMIN)" },
   { "cgroup", EACCES, "the cgroup hierarchy is not writable by this user" },
   { "cgroup", EROFS, "the cgroup hierarchy is mounted read-only" },
+  { "cgroup", EOPNOTSUPP, "v1: mount the controller's hierarchy; v2: it must be in the parent's cgroup.subtree_control" },
 };
 
 void

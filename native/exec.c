@@ -35,16 +35,25 @@ fail (const tc_error_t *err)
   return exit_code_for (err);
 }
 
+static void
+warn_stderr (const char *msg)
+{
+  fprintf (stderr, "testcell-shim: exec: warning: %s\n", msg);
+}
+
 /* In the forked process, already inside the pid ns: set up and execve, or return an error. */
 static int
-exec_child (const struct tc_spec *spec, int parent_pidfd, tc_error_t *err)
+exec_child (const struct tc_spec *spec, const struct tc_security *sec, struct tc_cgroup *cg, int parent_pidfd,
+            tc_error_t *err)
 {
+  if (tc_cgroup_enter (cg, err) < 0) /* first: as root, before anything runs in the container */
+    return tc_error_set_op (err, "cgroup"), -1;
   if (tc_die_with_parent (parent_pidfd, err) < 0)
     return tc_error_set_op (err, "clone"), -1;
   setsid (); /* no terminal signals from Node's process group */
   if (chdir (spec->cwd) < 0)
     return tc_make_error (err, errno, "chdir `%s`", spec->cwd), tc_error_set_op (err, "cwd"), -1;
-  return tc_become_and_exec (spec, parent_pidfd, err);
+  return tc_become_and_exec (spec, sec, parent_pidfd, err);
 }
 
 static int
@@ -73,6 +82,8 @@ int
 tc_exec_main (void)
 {
   struct tc_spec spec;
+  struct tc_security sec;
+  struct tc_cgroup cg = { .n = 0 };
   tc_error_t err;
   int self_pidfd;
   pid_t pid;
@@ -81,6 +92,11 @@ tc_exec_main (void)
   if (tc_spec_read (3, TC_SPEC_EXEC, &spec, &err) < 0)
     return tc_error_set_op (&err, "spec"), fail (&err);
   close (3);
+  if (tc_security_prepare (&spec, &sec, warn_stderr, &err) < 0)
+    return tc_error_set_op (&err, "spec"), fail (&err);
+  /* `cgroup`: the container's cgroup, opened while the host's cgroupfs is still visible */
+  if (spec.cgroup && tc_cgroup_open (&cg, spec.cgroup, &err) < 0)
+    return tc_error_set_op (&err, "cgroup"), fail (&err);
   if (prctl (PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) /* before joining: CVE-2019-5736 */
     return tc_make_error (&err, errno, "prctl PR_SET_DUMPABLE"), tc_error_set_op (&err, "clone"), fail (&err);
   self_pidfd = tc_pidfd_open (getpid ());
@@ -91,8 +107,9 @@ tc_exec_main (void)
     return tc_make_error (&err, errno, "fork"), tc_error_set_op (&err, "clone"), fail (&err);
   if (pid == 0)
     {
-      exec_child (&spec, self_pidfd, &err);
+      exec_child (&spec, &sec, &cg, self_pidfd, &err);
       _exit (fail (&err));
     }
+  tc_cgroup_close_fds (&cg);
   return wait_child (pid);
 }

@@ -10,12 +10,19 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 
 #include "shim.h"
 #include "util.h"
 
 #define MAX_MOUNT_DATA 4095 /* mount(2) copies one page of options */
+#ifndef MOUNT_ATTR_RDONLY
+#define MOUNT_ATTR_RDONLY 0x00000001
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
 
 int
 tc_mount_make_private (tc_error_t *err)
@@ -147,9 +154,9 @@ tc_mount_proc (int rootfd, tc_error_t *err)
 }
 
 int
-tc_mount_sys (int rootfd, tc_error_t *err)
+tc_mount_sys (int rootfd, bool rw, tc_error_t *err)
 {
-  const unsigned long flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+  const unsigned long flags = (rw ? 0 : MS_RDONLY) | MS_NOSUID | MS_NODEV | MS_NOEXEC;
   cleanup_close int fd = tc_ensure_dir (rootfd, "sys", -1, -1, err);
   cleanup_close int top = -1;
 
@@ -188,12 +195,12 @@ static const struct
   unsigned long flags;
 } dev_mounts[] = {
   { "pts", "devpts", "newinstance,ptmxmode=0666,mode=0620,gid=5", MS_NOSUID | MS_NOEXEC },
-  { "shm", "tmpfs", "mode=1777,size=65536k", MS_NOSUID | MS_NODEV | MS_NOEXEC },
+  { "shm", "tmpfs", "mode=1777,size=%lu", MS_NOSUID | MS_NODEV | MS_NOEXEC }, /* size: shm_size */
   { "mqueue", "mqueue", NULL, MS_NOSUID | MS_NODEV | MS_NOEXEC },
 };
 
 int
-tc_mount_dev (int rootfd, tc_error_t *err)
+tc_mount_dev (int rootfd, unsigned long shm_size, tc_error_t *err)
 {
   cleanup_close int fd = tc_ensure_dir (rootfd, "dev", -1, -1, err);
   cleanup_close int dev = -1;
@@ -213,17 +220,207 @@ tc_mount_dev (int rootfd, tc_error_t *err)
   for (i = 0; i < ARRAY_SIZE (dev_mounts); i++)
     {
       cleanup_close int sub = -1;
-      char what[32];
+      char what[32], data[64];
 
       snprintf (what, sizeof what, "/dev/%s", dev_mounts[i].dir);
+      if (dev_mounts[i].data)
+        snprintf (data, sizeof data, dev_mounts[i].data, shm_size ? shm_size : 64ul << 20);
       if (mkdirat (dev, dev_mounts[i].dir, 0755) < 0)
         return tc_make_error (err, errno, "mkdir `%s`", what);
       sub = openat (dev, dev_mounts[i].dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       if (sub < 0)
         return tc_make_error (err, errno, "open `%s`", what);
-      if (mount_on_fd (dev_mounts[i].type, sub, dev_mounts[i].type, dev_mounts[i].flags, dev_mounts[i].data, what, err) < 0)
+      if (mount_on_fd (dev_mounts[i].type, sub, dev_mounts[i].type, dev_mounts[i].flags,
+                       dev_mounts[i].data ? data : NULL, what, err) < 0)
         return -1;
     }
+  return 0;
+}
+
+/* ---- Additions: `bind`, `tmpfs`, `readonly` and `mask` ---- */
+
+/* Resolve @path inside the root (any file type), following links only within it. */
+static int
+resolve (int rootfd, const char *path, tc_error_t *err)
+{
+  return tc_open_beneath (rootfd, path, O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS, err);
+}
+
+static int
+bind_fd (int from, int to, const char *what, tc_error_t *err)
+{
+  char source[40];
+
+  snprintf (source, sizeof source, "/proc/self/fd/%d", from);
+  return mount_on_fd (source, to, NULL, MS_BIND | MS_REC, NULL, what, err);
+}
+
+/* Make the mount whose root is @fd read-only, submounts included, keeping its other flags. */
+static int
+make_readonly (int fd, const char *what, tc_error_t *err)
+{
+  static const struct
+  {
+    unsigned long st, ms;
+  } keep[] = {
+    { ST_NOSUID, MS_NOSUID },   { ST_NODEV, MS_NODEV },           { ST_NOEXEC, MS_NOEXEC },
+    { ST_NOATIME, MS_NOATIME }, { ST_NODIRATIME, MS_NODIRATIME }, { ST_RELATIME, MS_RELATIME },
+  };
+  unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY;
+  struct statvfs sv;
+  size_t i;
+
+  if (tc_mount_setattr (fd, "", AT_EMPTY_PATH | AT_RECURSIVE, MOUNT_ATTR_RDONLY) == 0)
+    return 0;
+  if (errno != ENOSYS)
+    return tc_make_error (err, errno, "mount_setattr read-only `%s`", what);
+  /* Linux < 5.12: remount the top mount only; a bind remount clears the flags not passed. */
+  if (fstatvfs (fd, &sv) < 0)
+    return tc_make_error (err, errno, "statvfs `%s`", what);
+  for (i = 0; i < ARRAY_SIZE (keep); i++)
+    if (sv.f_flag & keep[i].st)
+      flags |= keep[i].ms;
+  return mount_on_fd (NULL, fd, NULL, flags, NULL, what, err);
+}
+
+/* Resolve the file @path in the root, creating it empty (and its parent dirs) when missing. */
+static int
+ensure_file (int rootfd, const char *path, tc_error_t *err)
+{
+  const char *base = strrchr (path, '/') + 1; /* the path is absolute */
+  cleanup_close int dir = -1, created = -1;
+  char parent[PATH_MAX];
+  int fd = resolve (rootfd, path, err);
+
+  if (fd >= 0 || errno != ENOENT)
+    return fd;
+  snprintf (parent, sizeof parent, "%.*s", (int) (base - path), path);
+  dir = tc_ensure_dir (rootfd, parent, -1, -1, err);
+  if (dir < 0)
+    return -1;
+  created = openat (dir, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (created < 0 && errno != EEXIST)
+    return tc_make_error (err, errno, "create `%s`", path);
+  return resolve (rootfd, path, err);
+}
+
+static int
+bind_one (int rootfd, const char *src, const char *dest, bool ro, tc_error_t *err)
+{
+  cleanup_close int sfd = open (src, O_PATH | O_CLOEXEC); /* a host path, from Node */
+  cleanup_close int dfd = -1, top = -1;
+  struct stat st;
+
+  if (sfd < 0 || fstat (sfd, &st) < 0)
+    return tc_make_error (err, errno, "open bind source `%s`", src);
+  dfd = S_ISDIR (st.st_mode) ? tc_ensure_dir (rootfd, dest, -1, -1, err) : ensure_file (rootfd, dest, err);
+  if (dfd < 0 || bind_fd (sfd, dfd, dest, err) < 0)
+    return tc_error_wrap (err, "bind `%s`", src);
+  if (! ro)
+    return 0;
+  top = resolve (rootfd, dest, err); /* now the root of the new mount */
+  return top < 0 ? -1 : make_readonly (top, dest, err);
+}
+
+static const struct
+{
+  const char *name;
+  unsigned long set, clear;
+} mount_flags[] = {
+  { "ro", MS_RDONLY, 0 },          { "rw", 0, MS_RDONLY },           { "nosuid", MS_NOSUID, 0 },
+  { "suid", 0, MS_NOSUID },        { "nodev", MS_NODEV, 0 },         { "dev", 0, MS_NODEV },
+  { "noexec", MS_NOEXEC, 0 },      { "exec", 0, MS_NOEXEC },         { "noatime", MS_NOATIME, 0 },
+  { "atime", 0, MS_NOATIME },      { "nodiratime", MS_NODIRATIME, 0 }, { "relatime", MS_RELATIME, 0 },
+  { "strictatime", MS_STRICTATIME, 0 }, { "sync", MS_SYNCHRONOUS, 0 }, { "dirsync", MS_DIRSYNC, 0 },
+};
+
+/* mount(8)'s flag words in @options become mount flags; the rest is tmpfs data (size=, mode=). */
+static int
+tmpfs_one (int rootfd, const char *dest, const char *options, tc_error_t *err)
+{
+  char buf[MAX_MOUNT_DATA + 1], data[MAX_MOUNT_DATA + 1] = "", *tok, *save = NULL;
+  cleanup_close int fd = -1;
+  unsigned long flags = 0;
+  size_t i, len = 0;
+
+  if (snprintf (buf, sizeof buf, "%s", options) >= (int) sizeof buf)
+    return tc_make_error (err, E2BIG, "tmpfs options for `%s` exceed one page", dest);
+  for (tok = strtok_r (buf, ",", &save); tok != NULL; tok = strtok_r (NULL, ",", &save))
+    {
+      for (i = 0; i < ARRAY_SIZE (mount_flags) && strcmp (tok, mount_flags[i].name) != 0; i++)
+        ;
+      if (i < ARRAY_SIZE (mount_flags))
+        flags = (flags & ~mount_flags[i].clear) | mount_flags[i].set;
+      else
+        len += (size_t) snprintf (data + len, sizeof data - len, "%s%s", len ? "," : "", tok);
+    }
+  fd = tc_ensure_dir (rootfd, dest, -1, -1, err);
+  if (fd < 0)
+    return -1;
+  return mount_on_fd ("tmpfs", fd, "tmpfs", flags, data, dest, err);
+}
+
+/* Bind @path onto itself and make it read-only; a missing path is ignored. */
+static int
+readonly_one (int rootfd, const char *path, tc_error_t *err)
+{
+  cleanup_close int fd = resolve (rootfd, path, err);
+  cleanup_close int top = -1;
+
+  if (fd < 0)
+    return errno == ENOENT ? 0 : -1;
+  if (bind_fd (fd, fd, path, err) < 0)
+    return -1;
+  top = resolve (rootfd, path, err);
+  return top < 0 ? -1 : make_readonly (top, path, err);
+}
+
+/* As Docker masks: the null device over a file, an empty read-only tmpfs over a directory. */
+static int
+mask_one (int rootfd, const char *path, int nullfd, tc_error_t *err)
+{
+  cleanup_close int fd = resolve (rootfd, path, err);
+  struct stat st;
+
+  if (fd < 0)
+    return errno == ENOENT ? 0 : -1;
+  if (fstat (fd, &st) < 0)
+    return tc_make_error (err, errno, "stat `%s`", path);
+  if (S_ISDIR (st.st_mode))
+    return mount_on_fd ("tmpfs", fd, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, path, err);
+  return bind_fd (nullfd, fd, path, err);
+}
+
+int
+tc_mount_extra (int rootfd, const struct tc_spec *spec, tc_error_t *err)
+{
+  cleanup_close int nullfd = -1;
+  struct stat st;
+  size_t i;
+
+  for (i = 0; i < spec->bind.n; i++)
+    if (bind_one (rootfd, spec->bind.v[i], tc_spec_field (spec->bind.v[i], 1),
+                  strcmp (tc_spec_field (spec->bind.v[i], 2), "ro") == 0, err) < 0)
+      return -1;
+  for (i = 0; i < spec->tmpfs.n; i++)
+    if (tmpfs_one (rootfd, spec->tmpfs.v[i], tc_spec_field (spec->tmpfs.v[i], 1), err) < 0)
+      return -1;
+  if (spec->privileged)
+    return 0;
+  for (i = 0; i < spec->readonly.n; i++)
+    if (readonly_one (rootfd, spec->readonly.v[i], err) < 0)
+      return -1;
+  if (spec->mask.n == 0)
+    return 0;
+  /* The host's null device, checked, never the image's (CVE-2025-31133). */
+  nullfd = open ("/dev/null", O_PATH | O_CLOEXEC);
+  if (nullfd < 0 || fstat (nullfd, &st) < 0)
+    return tc_make_error (err, errno, "open `/dev/null`");
+  if (! S_ISCHR (st.st_mode) || st.st_rdev != makedev (1, 3))
+    return tc_make_error (err, ENODEV, "`/dev/null` is not the null device 1:3");
+  for (i = 0; i < spec->mask.n; i++)
+    if (mask_one (rootfd, spec->mask.v[i], nullfd, err) < 0)
+      return -1;
   return 0;
 }
 

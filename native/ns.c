@@ -1,11 +1,8 @@
-/* ns.c - hostname, loopback and joining a running container's namespaces. */
+/* ns.c - hostname and joining a running container's namespaces. */
 #include <fcntl.h>
-#include <net/if.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
 
 #include "shim.h"
 #include "util.h"
@@ -15,25 +12,6 @@ tc_set_hostname (const char *name, tc_error_t *err)
 {
   if (name != NULL && sethostname (name, strlen (name)) < 0)
     return tc_make_error (err, errno, "sethostname `%s`", name);
-  return 0;
-}
-
-/* A new net ns has only `lo`, and it is down: bring it up (no netlink needed for one flag). */
-int
-tc_loopback_up (tc_error_t *err)
-{
-  cleanup_close int sock = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  struct ifreq ifr;
-
-  if (sock < 0)
-    return tc_make_error (err, errno, "socket AF_INET");
-  memset (&ifr, 0, sizeof ifr);
-  strcpy (ifr.ifr_name, "lo");
-  if (ioctl (sock, SIOCGIFFLAGS, &ifr) < 0)
-    return tc_make_error (err, errno, "SIOCGIFFLAGS `lo`");
-  ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-  if (ioctl (sock, SIOCSIFFLAGS, &ifr) < 0)
-    return tc_make_error (err, errno, "SIOCSIFFLAGS `lo` up");
   return 0;
 }
 

@@ -1,20 +1,24 @@
 /* ports.c - published ports: listeners on 127.0.0.1 in the host net ns, each connection dialled
  * from a socket created inside the container's net ns and relayed with splice (rootlesskit's
- * builtin driver idea; no iptables, nothing routed into the container). PROTOCOL.md "Additions". */
+ * builtin driver idea; no iptables, nothing routed into the container). Host ports are the same
+ * relay the other way round: a listener inside the container, connections dialled to the host's
+ * 127.0.0.1. PROTOCOL.md "Additions". */
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
-#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 
+#include "net.h"
 #include "ports.h"
 #include "util.h"
 
 #define CHUNK (64 * 1024)
+#define PIPE_SIZE (1024 * 1024) /* per direction: fewer, bigger splices (the default is 64 KiB) */
 #define UDP_IDLE_SECONDS 60
 #define UDP_MAX_SESSIONS 256
 
@@ -55,6 +59,37 @@ parse_port (const char *s, struct tc_port *p)
   return 0;
 }
 
+/* `<listen_ip>:<port>:<host_port>` */
+static int
+parse_hostport (const char *s, struct tc_port *p)
+{
+  const char *b = strrchr (s, ':'), *a = b ? memrchr (s, ':', (size_t) (b - s)) : NULL;
+  char ip[INET_ADDRSTRLEN], num[8];
+  unsigned long c, h;
+
+  if (a == NULL || a - s >= (long) sizeof ip || b - a - 1 <= 0 || b - a - 1 >= (long) sizeof num)
+    return -1;
+  snprintf (ip, sizeof ip, "%.*s", (int) (a - s), s);
+  snprintf (num, sizeof num, "%.*s", (int) (b - a - 1), a + 1);
+  if (inet_pton (AF_INET, ip, &p->listen) != 1 || tc_parse_ulong (num, 65535, &c) < 0 || c == 0
+      || tc_parse_ulong (b + 1, 65535, &h) < 0 || h == 0)
+    return -1;
+  p->type = SOCK_STREAM;
+  p->reverse = true;
+  p->container = (uint16_t) c;
+  p->host = (uint16_t) h;
+  return 0;
+}
+
+/* Every relay leg is loopback, where a pacing congestion control (bbr as the system default)
+ * halves the throughput: use cubic on the sockets the relay sends from (best effort). Accepted
+ * sockets inherit it from their listener. */
+static void
+no_pacing (int fd)
+{
+  setsockopt (fd, IPPROTO_TCP, TCP_CONGESTION, "cubic", 5);
+}
+
 static struct sockaddr_in
 loopback (uint16_t port)
 {
@@ -64,19 +99,27 @@ loopback (uint16_t port)
 }
 
 int
-tc_ports_listen (struct tc_ports *ps, const struct tc_strv *specs, tc_error_t *err)
+tc_ports_listen (struct tc_ports *ps, const struct tc_spec *spec, tc_error_t *err)
 {
+  const struct tc_strv *specs = &spec->port;
   size_t i;
 
   ps->host_ns = ps->container_ns = -1;
-  if (specs->n == 0)
+  if (specs->n + spec->hostport.n == 0)
     return 0;
-  ps->p = calloc (specs->n, sizeof *ps->p);
+  ps->p = calloc (specs->n + spec->hostport.n, sizeof *ps->p);
   if (ps->p == NULL)
     return tc_make_error (err, ENOMEM, "ports"), tc_error_set_op (err, "port"), -1;
+  for (i = 0; i < spec->hostport.n; i++, ps->n++) /* first: they are parsed, not opened yet */
+    {
+      ps->p[ps->n].fd = -1;
+      if (parse_hostport (spec->hostport.v[i], &ps->p[ps->n]) < 0)
+        return tc_make_error (err, EINVAL, "spec key `hostport`: expected <ipv4>:<port>:<host port>, got `%s`",
+                              spec->hostport.v[i]), tc_error_set_op (err, "spec"), -1;
+    }
   for (i = 0; i < specs->n; i++, ps->n++)
     {
-      struct tc_port *p = &ps->p[i];
+      struct tc_port *p = &ps->p[ps->n];
       struct sockaddr_in a;
       socklen_t len = sizeof a;
       int one = 1;
@@ -93,6 +136,8 @@ tc_ports_listen (struct tc_ports *ps, const struct tc_strv *specs, tc_error_t *e
         return tc_make_error (err, errno, "listen on 127.0.0.1:%u (%s, for container port %u)", p->host,
                               p->type == SOCK_STREAM ? "tcp" : "udp", p->container), tc_error_set_op (err, "port"), -1;
       p->host = ntohs (a.sin_port);
+      if (p->type == SOCK_STREAM)
+        no_pacing (p->fd);
     }
   ps->host_ns = open ("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
   if (ps->host_ns < 0)
@@ -104,6 +149,7 @@ int
 tc_ports_attach (struct tc_ports *ps, pid_t pid, tc_error_t *err)
 {
   char path[64];
+  size_t i;
 
   if (ps->n == 0)
     return 0;
@@ -111,25 +157,38 @@ tc_ports_attach (struct tc_ports *ps, pid_t pid, tc_error_t *err)
   ps->container_ns = open (path, O_RDONLY | O_CLOEXEC);
   if (ps->container_ns < 0)
     return tc_make_error (err, errno, "open `%s`", path), tc_error_set_op (err, "port"), -1;
+  for (i = 0; i < ps->n; i++)
+    {
+      struct tc_port *p = &ps->p[i];
+      struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons (p->container), .sin_addr = p->listen };
+      char ip[INET_ADDRSTRLEN];
+      int one = 1;
+
+      if (! p->reverse)
+        continue;
+      p->fd = tc_socket_in (ps->container_ns, ps->host_ns, AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      if (p->fd < 0 || setsockopt (p->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0
+          || bind (p->fd, (struct sockaddr *) &a, sizeof a) < 0 || listen (p->fd, 128) < 0)
+        return tc_make_error (err, errno, "listen on %s:%u in the container (hostport to 127.0.0.1:%u)",
+                              inet_ntop (AF_INET, &p->listen, ip, sizeof ip), p->container, p->host),
+               tc_error_set_op (err, "net"), -1;
+      no_pacing (p->fd);
+    }
   return 0;
 }
 
-/* A socket keeps the net ns it was created in: make it there, then come back. */
+/* Open the other side of a connection accepted on @p: a published port dials the container's
+ * 127.0.0.1 from inside its ns, a host port the host's 127.0.0.1 (non-blocking connect). */
 static int
-container_socket (struct tc_ports *ps, int type, uint16_t port)
+dial (struct tc_ports *ps, const struct tc_port *p)
 {
-  struct sockaddr_in a = loopback (port);
-  int fd, saved;
+  struct sockaddr_in a = loopback (p->reverse ? p->host : p->container);
+  int fd = tc_socket_in (p->reverse ? -1 : ps->container_ns, ps->host_ns, AF_INET,
+                         p->type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int saved = errno;
 
-  if (setns (ps->container_ns, CLONE_NEWNET) < 0)
-    return -1;
-  fd = socket (AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  saved = errno;
-  if (setns (ps->host_ns, CLONE_NEWNET) < 0)
-    {
-      fprintf (stderr, "testcell-shim: cannot return to the host net ns: %s\n", strerror (errno));
-      abort (); /* every later listener would be wrong */
-    }
+  if (fd >= 0 && p->type == SOCK_STREAM)
+    no_pacing (fd);
   if (fd >= 0 && connect (fd, (struct sockaddr *) &a, sizeof a) < 0 && errno != EINPROGRESS)
     saved = errno, close (fd), fd = -1;
   errno = saved;
@@ -166,13 +225,15 @@ accept_tcp (struct tc_ports *ps, struct tc_port *p)
         }
       r->fd[0] = client;
       r->pidx[0] = r->pidx[1] = -1;
-      r->fd[1] = container_socket (ps, SOCK_STREAM, p->container);
+      r->fd[1] = dial (ps, p);
       r->pipe[0][0] = r->pipe[0][1] = r->pipe[1][0] = r->pipe[1][1] = -1;
       if (r->fd[1] < 0 || pipe2 (r->pipe[0], O_NONBLOCK | O_CLOEXEC) < 0 || pipe2 (r->pipe[1], O_NONBLOCK | O_CLOEXEC) < 0)
         {
           relay_free (r); /* closing the client at once: clients retry */
           continue;
         }
+      fcntl (r->pipe[0][1], F_SETPIPE_SZ, PIPE_SIZE); /* best effort */
+      fcntl (r->pipe[1][1], F_SETPIPE_SZ, PIPE_SIZE);
       r->connecting = true;
       r->next = ps->relays;
       ps->relays = r;
@@ -202,7 +263,7 @@ pump (struct relay *r)
           }
         if (r->eof[d])
           break;
-        n = splice (r->fd[d], NULL, r->pipe[d][1], NULL, CHUNK, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        n = splice (r->fd[d], NULL, r->pipe[d][1], NULL, PIPE_SIZE, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         if (n == 0)
           {
             r->eof[d] = true; /* propagate the half-close */
@@ -285,7 +346,7 @@ udp_from_clients (struct tc_ports *ps, struct tc_port *p, char *buf)
         {
           prune_sessions (p, now);
           s = calloc (1, sizeof *s);
-          if (s == NULL || (s->fd = container_socket (ps, SOCK_DGRAM, p->container)) < 0)
+          if (s == NULL || (s->fd = dial (ps, p)) < 0)
             {
               free (s);
               continue;

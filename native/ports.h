@@ -1,8 +1,11 @@
-/* ports.h - published ports (PROTOCOL.md, "Additions": `port` keys of `run`). */
+/* ports.h - published ports and host ports (PROTOCOL.md, "Additions": `port` and `hostport`
+ * keys of `run`): tcp/udp relays between the host's and the container's net ns. */
 #ifndef TC_PORTS_H
 #define TC_PORTS_H
 
+#include <netinet/in.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -14,9 +17,12 @@ struct relay;
 
 struct tc_port
 {
-  int type; /* SOCK_STREAM or SOCK_DGRAM */
+  int type;    /* SOCK_STREAM or SOCK_DGRAM */
+  bool reverse; /* `hostport` (tcp): listens on listen:container inside the container and
+                   dials 127.0.0.1:host in the host ns; otherwise the other way round */
+  struct in_addr listen;
   uint16_t container, host;
-  int fd, pidx; /* listener on 127.0.0.1:host; its index in the pollfd array */
+  int fd, pidx; /* the listener; its index in the pollfd array */
   struct session *sessions;
   size_t nsessions;
 };
@@ -29,9 +35,11 @@ struct tc_ports
   struct relay *relays;
 };
 
-/* Before clone: parse `port` values and listen on 127.0.0.1 (op `spec` or `port` on failure). */
-int tc_ports_listen (struct tc_ports *ps, const struct tc_strv *specs, tc_error_t *err);
-/* After clone: hold the container's net ns, where connections are dialled. */
+/* Before clone: parse `port` and `hostport` values and listen on 127.0.0.1 for each `port`
+ * (op `spec` or `port` on failure). */
+int tc_ports_listen (struct tc_ports *ps, const struct tc_spec *spec, tc_error_t *err);
+/* After clone, once the container's lo is up (tc_net_attach): hold the container's net ns and
+ * listen there for each `hostport` (op `port`, `net` for a hostport). */
 int tc_ports_attach (struct tc_ports *ps, pid_t pid, tc_error_t *err);
 /* The supervisor's poll loop: how many pollfds at most, fill them, act on their revents. */
 size_t tc_ports_nfds (const struct tc_ports *ps);

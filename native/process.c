@@ -1,6 +1,7 @@
 /* process.c - the last steps before execve, shared by `run` (pid 1) and `exec` processes. */
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -97,24 +98,35 @@ reset_signals (void)
 }
 
 int
-tc_become_and_exec (const struct tc_spec *spec, int parent_pidfd, tc_error_t *err)
+tc_become_and_exec (const struct tc_spec *spec, const struct tc_security *sec, int parent_pidfd, tc_error_t *err)
 {
   const char *const *env = (const char *const *) spec->env.v;
+  uint64_t caps = sec->caps;
   char exe[PATH_MAX];
 
-  if (tc_drop_bounding (err) < 0)
+  /* Loading a filter needs no_new_privs or CAP_SYS_ADMIN: keep the latter in permitted and
+     effective until the filter is in. It is not in the bounding set, so execve drops it. */
+  if (sec->filter.filter != NULL && ! sec->no_new_privs)
+    caps |= 1ULL << CAP_SYS_ADMIN;
+  if (tc_set_rlimits (sec, err) < 0)
+    return tc_error_set_op (err, "rlimit"), -1;
+  if (tc_drop_bounding (sec->caps, err) < 0)
     return tc_error_set_op (err, "caps"), -1;
   if (tc_set_ids ((uid_t) spec->uid, (gid_t) spec->gid, spec->groups, spec->ngroups, err) < 0
       || tc_die_with_parent (parent_pidfd, err) < 0) /* a uid change clears PDEATHSIG: re-arm */
     return tc_error_set_op (err, "user"), -1;
-  if (tc_set_caps (err) < 0)
+  if (tc_set_caps (caps, err) < 0)
     return tc_error_set_op (err, "caps"), -1;
+  if (sec->no_new_privs && prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+    return tc_make_error (err, errno, "prctl PR_SET_NO_NEW_PRIVS"), tc_error_set_op (err, "caps"), -1;
   if (lookup (spec->arg.v[0], env, exe, sizeof exe, err) < 0)
     return tc_error_set_op (err, "lookup"), -1;
   if (cloexec_fds (err) < 0)
     return tc_error_set_op (err, "exec"), -1;
   reset_signals ();
   umask (022);
+  if (tc_seccomp_load (sec, err) < 0) /* last: the filter may deny anything above */
+    return tc_error_set_op (err, "seccomp"), -1;
   execve (exe, (char *const *) spec->arg.v, (char *const *) spec->env.v);
   tc_make_error (err, errno, "execve `%s`", exe);
   return tc_error_set_op (err, "exec"), -1;

@@ -3,9 +3,13 @@
  * Handshake with the child, numbered as in crun:
  *   sync 1  parent: clone(CLONE_NEW*) with a pidfd; the child inherits the write end of a
  *           CLOEXEC pipe, the cgroup.procs fds, the log fds and the shim's own pidfd.
- *   sync 2  child: sets itself up step by step; on failure writes one tc_error_t record
+ *   sync 2  parent: sets up the child's network (lo, veths, host-port listeners) while the
+ *           child mounts, then writes one byte on the `go` pipe. The child waits for it at its
+ *           `net` step, so it never execs before its interfaces exist; EOF = the parent failed
+ *           (and killed it first), the child just exits.
+ *   sync 3  child: sets itself up step by step; on failure writes one tc_error_t record
  *           into the pipe and exits.
- *   sync 3  parent: EOF on the pipe without a record = execve succeeded -> "started".
+ *   sync 4  parent: EOF on the pipe without a record = execve succeeded -> "started".
  */
 #include <fcntl.h>
 #include <ftw.h>
@@ -22,6 +26,7 @@
 #include <sys/timerfd.h>
 #include <time.h>
 
+#include "net.h"
 #include "ports.h"
 #include "shim.h"
 #include "util.h"
@@ -37,10 +42,13 @@
 struct run_ctx
 {
   struct tc_spec spec;
+  struct tc_security sec;
   struct tc_cgroup cg;
   struct tc_ports ports;
+  struct tc_net net;
   int self_pidfd;  /* the shim's own pidfd: the child polls it against the PDEATHSIG race */
   int sync[2];     /* child -> parent error record; EOF = exec done */
+  int go[2];       /* parent -> child: one byte once the network is ready */
   int stdio[3];    /* /dev/null, stdout log, stderr log: become the container's 0, 1, 2 */
   int rootfd;      /* child only: the overlay root */
   pid_t pid;
@@ -49,6 +57,7 @@ struct run_ctx
   uint64_t kill_deadline; /* CLOCK_MONOTONIC ns of the pending SIGKILL, 0 = none */
   bool spec_valid;        /* never remove a state_dir from a record that failed validation */
   bool orphaned;          /* lifeline EOF: Node is gone, remove the state dir too */
+  bool paused;            /* frozen by a `pause` line */
   char line[128];
   size_t line_len;
 };
@@ -80,6 +89,15 @@ emit_error (const tc_error_t *err)
   emit ("{\"event\":\"error\",\"op\":\"%s\",\"errno\":%d,\"msg\":\"%s\"}\n", op, err->errnum, msg);
 }
 
+static void
+emit_warning (const char *text)
+{
+  char msg[2 * sizeof ((tc_error_t *) 0)->msg];
+
+  tc_json_escape (msg, sizeof msg, text);
+  emit ("{\"event\":\"warning\",\"msg\":\"%s\"}\n", msg);
+}
+
 /* ---- the child: one step per protocol `op` ---- */
 
 /* Adapters from the step table to the modules; each is one protocol `op`. */
@@ -87,12 +105,25 @@ static int c_parent (struct run_ctx *c, tc_error_t *err) { return tc_die_with_pa
 static int c_cgroup (struct run_ctx *c, tc_error_t *err) { return tc_cgroup_enter (&c->cg, err); }
 static int c_overlay (struct run_ctx *c, tc_error_t *err) { return c->rootfd = tc_mount_overlay (&c->spec, err); }
 static int c_proc (struct run_ctx *c, tc_error_t *err) { return tc_mount_proc (c->rootfd, err); }
-static int c_sys (struct run_ctx *c, tc_error_t *err) { return tc_mount_sys (c->rootfd, err); }
-static int c_dev (struct run_ctx *c, tc_error_t *err) { return tc_mount_dev (c->rootfd, err); }
+static int c_sys (struct run_ctx *c, tc_error_t *err) { return tc_mount_sys (c->rootfd, c->spec.privileged, err); }
+static int c_dev (struct run_ctx *c, tc_error_t *err) { return tc_mount_dev (c->rootfd, c->spec.shm_size, err); }
+static int c_mounts (struct run_ctx *c, tc_error_t *err) { return tc_mount_extra (c->rootfd, &c->spec, err); }
 static int c_pivot (struct run_ctx *c, tc_error_t *err) { return tc_pivot_into (c->rootfd, err); }
 static int c_hostname (struct run_ctx *c, tc_error_t *err) { return tc_set_hostname (c->spec.hostname, err); }
-static int c_net (struct run_ctx *c, tc_error_t *err) { return (void) c, tc_loopback_up (err); }
-static int c_exec (struct run_ctx *c, tc_error_t *err) { return tc_become_and_exec (&c->spec, c->self_pidfd, err); }
+static int c_exec (struct run_ctx *c, tc_error_t *err) { return tc_become_and_exec (&c->spec, &c->sec, c->self_pidfd, err); }
+
+/* sync 2, child side: wait for the parent's network; EOF = it failed and reports why. */
+static int
+c_net (struct run_ctx *c, tc_error_t *err)
+{
+  char go;
+
+  (void) err;
+  tc_closep (&c->go[1]);
+  if (TEMP_FAILURE_RETRY (read (c->go[0], &go, 1)) != 1)
+    _exit (1);
+  return 0;
+}
 
 static int
 c_stdio (struct run_ctx *c, tc_error_t *err)
@@ -133,8 +164,8 @@ static const struct
 } child_steps[] = {
   { "clone", c_parent },   { "cgroup", c_cgroup },     { "log", c_stdio }, { "mount", c_private },
   { "overlay", c_overlay }, { "proc", c_proc },        { "sys", c_sys },   { "dev", c_dev },
-  { "pivot_root", c_pivot }, { "hostname", c_hostname }, { "net", c_net },  { "cwd", c_cwd },
-  { "exec", c_exec }, /* sets its own op: caps, user, lookup or exec */
+  { "mount", c_mounts },    { "pivot_root", c_pivot }, { "hostname", c_hostname }, { "net", c_net },
+  { "cwd", c_cwd },         { "exec", c_exec }, /* sets its own op: rlimit, caps, user, lookup, seccomp or exec */
 };
 
 static __attribute__ ((noreturn)) void
@@ -150,7 +181,7 @@ child_main (struct run_ctx *c)
         tc_error_set_op (&err, child_steps[i].op);
         break;
       }
-  tc_write_all (c->sync[1], &err, sizeof err); /* sync 2: one atomic record (< PIPE_BUF) */
+  tc_write_all (c->sync[1], &err, sizeof err); /* sync 3: one atomic record (< PIPE_BUF) */
   _exit (1);
 }
 
@@ -165,6 +196,23 @@ open_log (const char *path, tc_error_t *err)
   return fd;
 }
 
+/* `detach`: a session of our own, and <state_dir>/shim.pid for whoever stops the container. */
+static int
+detach_prepare (const char *state_dir, tc_error_t *err)
+{
+  char tmp[PATH_MAX], path[PATH_MAX], pid[24];
+  cleanup_close int fd = -1;
+
+  setsid (); /* fails only for a process group leader, which is as good */
+  snprintf (tmp, sizeof tmp, "%s/shim.pid.tmp", state_dir);
+  snprintf (path, sizeof path, "%s/shim.pid", state_dir);
+  snprintf (pid, sizeof pid, "%d\n", (int) getpid ());
+  fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0 || tc_write_all (fd, pid, strlen (pid)) < 0 || rename (tmp, path) < 0)
+    return tc_make_error (err, errno, "write `%s`", path), tc_error_set_op (err, "log"), -1;
+  return 0;
+}
+
 static int
 run_prepare (struct run_ctx *c, tc_error_t *err)
 {
@@ -172,6 +220,10 @@ run_prepare (struct run_ctx *c, tc_error_t *err)
     return tc_error_set_op (err, "spec"), -1;
   c->spec_valid = true; /* from here on state_dir may be removed */
   close (SPEC_FD);
+  if (tc_security_prepare (&c->spec, &c->sec, emit_warning, err) < 0)
+    return tc_error_set_op (err, "spec"), -1;
+  if (c->spec.detach && detach_prepare (c->spec.state_dir, err) < 0)
+    return -1;
   if (prctl (PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
     return tc_make_error (err, errno, "prctl PR_SET_DUMPABLE"), tc_error_set_op (err, "clone"), -1;
   c->stdio[0] = open ("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -180,17 +232,20 @@ run_prepare (struct run_ctx *c, tc_error_t *err)
   if ((c->stdio[1] = open_log (c->spec.stdout_path, err)) < 0
       || (c->stdio[2] = open_log (c->spec.stderr_path, err)) < 0)
     return tc_error_set_op (err, "log"), -1;
-  if (c->spec.cgroup_parent && tc_cgroup_create (&c->cg, c->spec.cgroup_parent, c->spec.id, err) < 0)
+  if (c->spec.cgroup_parent && (tc_cgroup_create (&c->cg, c->spec.cgroup_parent, c->spec.id, err) < 0
+                                 || tc_cgroup_set_limits (&c->cg, &c->spec, err) < 0))
     {
-      /* No limits exist in protocol v1, so an unusable hierarchy only costs accounting. */
+      if (tc_cgroup_limited (&c->spec)) /* never run without a limit that was asked for */
+        return tc_error_set_op (err, "cgroup"), -1;
+      /* Without limits, an unusable hierarchy only costs accounting and `pause`. */
       fprintf (stderr, "testcell-shim: note: running without a cgroup: %s\n", err->msg);
       tc_cgroup_destroy (&c->cg);
       memset (err, 0, sizeof *err);
     }
-  if (tc_ports_listen (&c->ports, &c->spec.port, err) < 0)
+  if (tc_net_prepare (&c->net, &c->spec, err) < 0 || tc_ports_listen (&c->ports, &c->spec, err) < 0)
     return -1;
   c->self_pidfd = tc_pidfd_open (getpid ());
-  if (c->self_pidfd < 0 || pipe2 (c->sync, O_CLOEXEC) < 0)
+  if (c->self_pidfd < 0 || pipe2 (c->sync, O_CLOEXEC) < 0 || pipe2 (c->go, O_CLOEXEC) < 0)
     return tc_make_error (err, errno, "pidfd_open/pipe2"), tc_error_set_op (err, "clone"), -1;
   return 0;
 }
@@ -202,27 +257,33 @@ run_start (struct run_ctx *c, tc_error_t *err)
   ssize_t n;
   int i;
 
-  c->pid = tc_clone (NS_FLAGS, &c->pidfd); /* sync 1 */
+  c->pid = tc_clone (c->net.host ? NS_FLAGS & ~CLONE_NEWNET : NS_FLAGS, &c->pidfd); /* sync 1 */
   if (c->pid < 0)
     return tc_make_error (err, errno, "clone with new pid, mount, uts, ipc and net namespaces"),
            tc_error_set_op (err, "clone"), -1;
   if (c->pid == 0)
     child_main (c);
   tc_closep (&c->sync[1]);
+  tc_closep (&c->go[0]);
   for (i = 0; i < 3; i++)
     tc_closep (&c->stdio[i]);
   tc_cgroup_close_fds (&c->cg);
-  if (tc_ports_attach (&c->ports, c->pid, err) < 0)
-    return -1;
-  n = TEMP_FAILURE_RETRY (read (c->sync[0], &rec, sizeof rec)); /* sync 3 */
-  if (n == 0)
-    return 0;
-  if (n == (ssize_t) sizeof rec)
+  if (tc_net_attach (&c->net, c->pid, err) < 0 || tc_ports_attach (&c->ports, c->pid, err) < 0)
+    tc_pidfd_send_signal (c->pidfd, SIGKILL); /* before EOF on `go`: the child stays silent */
+  else
+    tc_write_all (c->go[1], "1", 1); /* sync 2 */
+  tc_closep (&c->go[1]);
+  n = TEMP_FAILURE_RETRY (read (c->sync[0], &rec, sizeof rec)); /* sync 4 */
+  if (n == (ssize_t) sizeof rec) /* the child's failure came first: ours may follow from it */
     {
       rec.op[sizeof rec.op - 1] = rec.msg[sizeof rec.msg - 1] = '\0';
       *err = rec;
       return -1;
     }
+  if (err->msg[0])
+    return -1;
+  if (n == 0)
+    return 0;
   tc_make_error (err, n < 0 ? errno : EPROTO, "read the child's sync record (%zd bytes)", n);
   return tc_error_set_op (err, "clone"), -1;
 }
@@ -235,11 +296,31 @@ now_ns (void)
   return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
 }
 
+/* `pause`/`resume` (and the thaw after a kill): answered by an event either way. */
+static void
+freeze (struct run_ctx *c, bool on)
+{
+  tc_error_t err;
+
+  memset (&err, 0, sizeof err);
+  if (tc_cgroup_freeze (&c->cg, on, &err) < 0)
+    {
+      tc_error_set_op (&err, "cgroup");
+      tc_diagnose (&err);
+      emit_error (&err);
+      return;
+    }
+  c->paused = on;
+  emit (on ? "{\"event\":\"paused\"}\n" : "{\"event\":\"resumed\"}\n");
+}
+
 static void
 send_signal (struct run_ctx *c, int sig)
 {
   if (tc_pidfd_send_signal (c->pidfd, sig) < 0 && errno != ESRCH)
     fprintf (stderr, "testcell-shim: signal %d to pid %d: %s\n", sig, (int) c->pid, strerror (errno));
+  if (sig == SIGKILL && c->paused) /* frozen tasks die only once thawed (v1) */
+    freeze (c, false);
 }
 
 /* `stop <ms>`: stop_signal now, SIGKILL at the earliest deadline asked for. */
@@ -250,6 +331,8 @@ stop (struct run_ctx *c, unsigned long ms)
   struct itimerspec its = { .it_value = { (time_t) (deadline / 1000000000u), (long) (deadline % 1000000000u) } };
 
   send_signal (c, (int) c->spec.stop_signal);
+  if (c->paused) /* the signal is delivered on thaw */
+    freeze (c, false);
   if (ms == 0)
     send_signal (c, SIGKILL);
   else if (c->kill_deadline == 0 || deadline < c->kill_deadline)
@@ -271,6 +354,8 @@ control_line (struct run_ctx *c, const char *line)
     stop (c, v);
   else if (strncmp (line, "kill ", 5) == 0 && tc_parse_ulong (line + 5, 64, &v) == 0 && v > 0)
     send_signal (c, (int) v);
+  else if (strcmp (line, "pause") == 0 || strcmp (line, "resume") == 0)
+    freeze (c, line[0] == 'p');
   else
     fprintf (stderr, "testcell-shim: ignoring control line `%s`\n", line);
 }
@@ -356,7 +441,17 @@ run_finish (struct run_ctx *c)
   return 0;
 }
 
-/* sync 3 done: poll the lifeline, pid 1's pidfd, the SIGKILL timer, SIGTERM and the ports. */
+/* `detach` and lifeline EOF: keep supervising; fd 0 becomes /dev/null so nothing reuses it. */
+static void
+close_lifeline (void)
+{
+  cleanup_close int null = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+
+  if (null < 0 || dup2 (null, 0) < 0)
+    close (0);
+}
+
+/* sync 4 done: poll the lifeline, pid 1's pidfd, the SIGKILL timer, SIGTERM and the ports. */
 static int
 run_supervise (struct run_ctx *c)
 {
@@ -398,9 +493,12 @@ run_supervise (struct run_ctx *c)
         }
       if (p[LIFELINE].revents && lifeline (c))
         {
-          c->orphaned = true; /* Node died: pid 1 takes the whole pid ns with it */
+          c->orphaned = true; /* Node died: remove the state dir after pid 1 */
           lifeline_fd = -1;
-          send_signal (c, SIGKILL);
+          if (c->spec.detach)
+            close_lifeline ();
+          else
+            send_signal (c, SIGKILL); /* pid 1 takes the whole pid ns with it */
         }
       if (p[TIMER].revents && read (c->timerfd, drain, sizeof (uint64_t)) >= 0)
         send_signal (c, SIGKILL);
@@ -419,7 +517,7 @@ int
 tc_run_main (void)
 {
   static struct run_ctx c = {
-    .sync = { -1, -1 }, .stdio = { -1, -1, -1 }, .self_pidfd = -1, .rootfd = -1, .pidfd = -1, .timerfd = -1, .sigfd = -1,
+    .sync = { -1, -1 }, .go = { -1, -1 }, .stdio = { -1, -1, -1 }, .self_pidfd = -1, .rootfd = -1, .pidfd = -1, .timerfd = -1, .sigfd = -1,
     .ports = { .host_ns = -1, .container_ns = -1 },
   };
   tc_error_t err;
@@ -452,8 +550,9 @@ tc_run_main (void)
       return 1;
     }
   for (size_t i = 0; i < c.ports.n; i++)
-    emit ("{\"event\":\"port\",\"proto\":\"%s\",\"container\":%u,\"host\":%u}\n",
-          c.ports.p[i].type == SOCK_STREAM ? "tcp" : "udp", c.ports.p[i].container, c.ports.p[i].host);
+    if (! c.ports.p[i].reverse) /* a `hostport` is not published */
+      emit ("{\"event\":\"port\",\"proto\":\"%s\",\"container\":%u,\"host\":%u}\n",
+            c.ports.p[i].type == SOCK_STREAM ? "tcp" : "udp", c.ports.p[i].container, c.ports.p[i].host);
   emit ("{\"event\":\"started\",\"pid\":%d}\n", (int) c.pid);
   return run_supervise (&c);
 }

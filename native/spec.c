@@ -25,7 +25,7 @@ static const struct key
   enum kind kind;
   size_t off;
   unsigned modes;
-  unsigned long max; /* K_NUM only */
+  unsigned long max; /* K_NUM: the largest value; K_LIST: how many fields follow the value */
 } keys[] = {
 #define S(f) offsetof (struct tc_spec, f)
   { "version", K_STR, S (version), TC_SPEC_RUN | TC_SPEC_EXEC, 0 },
@@ -45,6 +45,29 @@ static const struct key
   { "cgroup_parent", K_STR, S (cgroup_parent), TC_SPEC_RUN, 0 },
   { "pid", K_NUM, S (pid), TC_SPEC_EXEC, INT_MAX },
   { "port", K_LIST, S (port), TC_SPEC_RUN, 0 }, /* parsed by ports.c */
+  { "hostport", K_LIST, S (hostport), TC_SPEC_RUN, 0 }, /* parsed by ports.c */
+  { "network", K_LIST, S (network), TC_SPEC_RUN, 2 }, /* path, ifname, addr: parsed by net.c */
+  { "netmode", K_STR, S (netmode), TC_SPEC_RUN, 0 },
+  /* mounts (mount.c) */
+  { "bind", K_LIST, S (bind), TC_SPEC_RUN, 2 },   /* src, dest, ro|rw */
+  { "tmpfs", K_LIST, S (tmpfs), TC_SPEC_RUN, 1 }, /* dest, options */
+  { "mask", K_LIST, S (mask), TC_SPEC_RUN, 0 },
+  { "readonly", K_LIST, S (readonly), TC_SPEC_RUN, 0 },
+  { "shm_size", K_NUM, S (shm_size), TC_SPEC_RUN, LONG_MAX },
+  /* security (parsed by security.c) */
+  { "caps", K_STR, S (caps), TC_SPEC_RUN | TC_SPEC_EXEC, 0 },
+  { "no_new_privs", K_NUM, S (no_new_privs), TC_SPEC_RUN | TC_SPEC_EXEC, 1 },
+  { "seccomp_deny", K_STR, S (seccomp_deny), TC_SPEC_RUN | TC_SPEC_EXEC, 0 },
+  { "seccomp_errno", K_LIST, S (seccomp_errno), TC_SPEC_RUN | TC_SPEC_EXEC, 0 },
+  { "rlimit", K_LIST, S (rlimit), TC_SPEC_RUN | TC_SPEC_EXEC, 0 },
+  { "privileged", K_NUM, S (privileged), TC_SPEC_RUN | TC_SPEC_EXEC, 1 },
+  /* resources (cgroup.c), detach (run.c) */
+  { "memory", K_NUM, S (memory), TC_SPEC_RUN, LONG_MAX },
+  { "cpu_quota", K_NUM, S (cpu_quota), TC_SPEC_RUN, LONG_MAX },
+  { "cpu_period", K_NUM, S (cpu_period), TC_SPEC_RUN, UINT32_MAX },
+  { "pids", K_NUM, S (pids), TC_SPEC_RUN, INT_MAX },
+  { "detach", K_NUM, S (detach), TC_SPEC_RUN, 1 },
+  { "cgroup", K_STR, S (cgroup), TC_SPEC_EXEC, 0 },
 #undef S
 };
 
@@ -108,6 +131,14 @@ set_key (struct tc_spec *spec, const struct key *k, const char *value, tc_error_
   return 0;
 }
 
+const char *
+tc_spec_field (const char *value, size_t k)
+{
+  for (; k > 0; k--)
+    value += strlen (value) + 1;
+  return value;
+}
+
 int
 tc_path_ok (const char *p, int absolute)
 {
@@ -150,6 +181,41 @@ validate_common (struct tc_spec *spec, tc_error_t *err)
   return 0;
 }
 
+/* Field @k of every value of @sv must be an absolute clean path, and not `/` itself. */
+static int
+check_paths (const struct tc_strv *sv, const char *key, size_t k, tc_error_t *err)
+{
+  size_t i;
+
+  for (i = 0; i < sv->n; i++)
+    {
+      const char *p = tc_spec_field (sv->v[i], k);
+      if (! tc_path_ok (p, 1) || p[strspn (p, "/")] == '\0')
+        return tc_make_error (err, EINVAL, "spec key `%s`: expected an absolute path below `/`, got `%s`", key, p);
+    }
+  return 0;
+}
+
+static int
+validate_mounts (struct tc_spec *spec, tc_error_t *err)
+{
+  size_t i;
+
+  for (i = 0; i < spec->bind.n; i++)
+    {
+      const char *src = spec->bind.v[i], *mode = tc_spec_field (src, 2);
+      if (! tc_path_ok (src, 1) || (strcmp (mode, "ro") != 0 && strcmp (mode, "rw") != 0))
+        return tc_make_error (err, EINVAL,
+                              "spec key `bind`: expected an absolute source and `ro` or `rw`, got `%s` `%s`", src, mode);
+    }
+  if (check_paths (&spec->bind, "bind", 1, err) < 0 || check_paths (&spec->tmpfs, "tmpfs", 0, err) < 0
+      || check_paths (&spec->mask, "mask", 0, err) < 0 || check_paths (&spec->readonly, "readonly", 0, err) < 0)
+    return -1;
+  if ((spec->memory || spec->cpu_quota || spec->cpu_period || spec->pids) && spec->cgroup_parent == NULL)
+    return tc_make_error (err, EINVAL, "spec keys `memory`, `cpu_quota`, `cpu_period`, `pids` need `cgroup_parent`");
+  return 0;
+}
+
 static int
 validate_run (struct tc_spec *spec, tc_error_t *err)
 {
@@ -178,7 +244,7 @@ validate_run (struct tc_spec *spec, tc_error_t *err)
   if (spec->cgroup_parent && (spec->id == NULL || ! tc_path_ok (spec->cgroup_parent, 0)))
     return tc_make_error (err, EINVAL, "spec key `cgroup_parent`: needs `id` and a relative path, got `%s`",
                           spec->cgroup_parent);
-  return 0;
+  return validate_mounts (spec, err);
 }
 
 int
@@ -186,28 +252,30 @@ tc_spec_read (int fd, enum tc_spec_mode mode, struct tc_spec *spec, tc_error_t *
 {
   char *buf = NULL; /* lives for the whole process: the spec points into it */
   const char **f = NULL;
-  uint32_t seen = 0;
-  size_t len, n, i, j;
+  uint64_t seen = 0;
+  size_t len, n, i, j, more = 0;
 
   memset (spec, 0, sizeof *spec);
   if (fcntl (fd, F_GETFD) < 0)
     return tc_make_error (err, errno, "spec fd %d is not open", fd);
   if (tc_read_all (fd, &buf, &len, MAX_RECORD, err) < 0 || tc_record_fields (buf, len, &f, &n, err) < 0)
     return -1;
-  if (n % 2 != 0)
-    return tc_make_error (err, EINVAL, "spec: odd number of fields (%zu); expected key/value pairs", n);
   if (n < 2 || strcmp (f[0], "version") != 0 || strcmp (f[1], "1") != 0)
     return tc_make_error (err, EINVAL, "spec: the first pair must be `version` `1`");
-  for (i = 0; i < n; i += 2)
+  _Static_assert (ARRAY_SIZE (keys) <= 64, "`seen` has one bit per key");
+  for (i = 0; i < n; i += 2 + more)
     {
       for (j = 0; j < ARRAY_SIZE (keys); j++)
         if ((keys[j].modes & mode) && strcmp (keys[j].name, f[i]) == 0)
           break;
       if (j == ARRAY_SIZE (keys))
         return tc_make_error (err, EINVAL, "spec: unknown key `%s`", f[i]);
-      if (keys[j].kind != K_LIST && (seen & (1u << j)))
+      more = keys[j].kind == K_LIST ? keys[j].max : 0;
+      if (n - i < 2 + more)
+        return tc_make_error (err, EINVAL, "spec key `%s`: expected %zu value field(s), got %zu", f[i], 1 + more, n - i - 1);
+      if (keys[j].kind != K_LIST && (seen & (1ull << j)))
         return tc_make_error (err, EINVAL, "spec: key `%s` given twice", f[i]);
-      seen |= 1u << j;
+      seen |= 1ull << j;
       if (set_key (spec, &keys[j], f[i + 1], err) < 0)
         return -1;
     }
@@ -216,5 +284,7 @@ tc_spec_read (int fd, enum tc_spec_mode mode, struct tc_spec *spec, tc_error_t *
     return -1;
   if (mode == TC_SPEC_EXEC && spec->pid == 0)
     return tc_make_error (err, EINVAL, "spec: no `pid` given");
+  if (spec->cgroup && ! tc_path_ok (spec->cgroup, 0))
+    return tc_make_error (err, EINVAL, "spec key `cgroup`: expected a relative path, got `%s`", spec->cgroup);
   return mode == TC_SPEC_RUN ? validate_run (spec, err) : 0;
 }

@@ -25,6 +25,9 @@
 #ifndef __NR_openat2
 #define __NR_openat2 437
 #endif
+#ifndef __NR_mount_setattr
+#define __NR_mount_setattr 442
+#endif
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000
 #endif
@@ -55,6 +58,39 @@ int
 tc_close_range_cloexec (unsigned int first)
 {
   return (int) syscall (__NR_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC);
+}
+
+int
+tc_close_from (unsigned int first)
+{
+  cleanup_dir DIR *dir = NULL;
+  struct dirent *de;
+
+  if (syscall (__NR_close_range, first, ~0U, 0) == 0)
+    return 0;
+  dir = opendir ("/proc/self/fd"); /* kernels before 5.9 */
+  if (dir == NULL)
+    return -1;
+  while ((de = readdir (dir)) != NULL)
+    {
+      int fd = atoi (de->d_name);
+      if (fd >= (int) first && fd != dirfd (dir))
+        close (fd);
+    }
+  return 0;
+}
+
+/* The kernel's struct mount_attr (MOUNT_ATTR_SIZE_VER0), spelled out for glibc < 2.36. */
+struct tc_mount_attr
+{
+  uint64_t attr_set, attr_clr, propagation, userns_fd;
+};
+
+int
+tc_mount_setattr (int dirfd, const char *path, unsigned int flags, uint64_t attr_set)
+{
+  struct tc_mount_attr attr = { .attr_set = attr_set };
+  return (int) syscall (__NR_mount_setattr, dirfd, path, flags, &attr, sizeof attr);
 }
 
 int

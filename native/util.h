@@ -74,6 +74,10 @@ int tc_pidfd_open (pid_t pid);
 int tc_pidfd_send_signal (int pidfd, int sig);
 int tc_close_range_cloexec (unsigned int first);
 int tc_pivot_root (const char *new_root, const char *put_old);
+/* Close every fd from @first up (close_range, or /proc/self/fd on kernels before 5.9). */
+int tc_close_from (unsigned int first);
+/* mount_setattr(2) setting @attr_set (MOUNT_ATTR_*); ENOSYS before Linux 5.12. */
+int tc_mount_setattr (int dirfd, const char *path, unsigned int flags, uint64_t attr_set);
 pid_t tc_clone (unsigned long flags, int *pidfd);
 
 /* ---- helpers ---- */

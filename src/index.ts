@@ -14,7 +14,10 @@ export {
 } from "./container/started-container";
 export { StoppedContainer } from "./container/stopped-container";
 export { PullPolicy } from "./container/pull-policy";
+export { Volume } from "./container/volume";
 export type { PortWithOptionalBinding } from "./container/port-spec";
+export { Network, StartedNetwork } from "./network/network";
+export { TestContainers } from "./network/host-ports";
 export { Wait } from "./wait/wait";
 export { AbstractWaitStrategy, type WaitStrategy, type ContainerHandle, type HealthCheck } from "./wait/wait-strategy";
 export { LogWaitStrategy } from "./wait/log-wait-strategy";
@@ -27,5 +30,6 @@ export { CompositeWaitStrategy } from "./wait/composite-wait-strategy";
 export * from "./modules";
 export { TestcellError, isTestcellError, ErrorCodes, type ErrorCode } from "./errors";
 export { readConfig, type Config } from "./config";
+export * from "./image";
 export { createContext, type TestcellContext } from "./context";
 export type { ExecResult, ExitInfo } from "./runtime/runtime";

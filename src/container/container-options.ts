@@ -28,6 +28,19 @@ export interface ContainerOptions {
   pullPolicy: PullPolicyName;
   autoRemove: boolean;
   logConsumers: Array<(stream: Readable) => unknown>;
+  bindMounts: Array<{ source: string; target: string; readOnly: boolean }>;
+  tmpfs: Record<string, string>;
+  ulimits: Record<string, { soft: number; hard: number }>;
+  privileged: boolean;
+  capAdd: string[];
+  capDrop: string[];
+  resources: { memoryBytes?: number; cpuQuotaUs?: number; cpuPeriodUs?: number; pids?: number; shmBytes?: number };
+  reuse: boolean;
+  autoCleanup: boolean;
+  networkMode?: string;
+  networks: string[];
+  networkAliases: string[];
+  extraHosts: Array<{ host: string; ipAddress: string }>;
 }
 
 /** A deep-enough copy that later builder calls cannot change. */
@@ -42,5 +55,14 @@ export function snapshot(o: ContainerOptions): Readonly<ContainerOptions> {
     copies: o.copies.map((c) => ({ ...c })),
     healthCheck: o.healthCheck && { ...o.healthCheck, test: [...o.healthCheck.test] },
     logConsumers: [...o.logConsumers],
+    bindMounts: o.bindMounts.map((m) => ({ ...m })),
+    tmpfs: { ...o.tmpfs },
+    ulimits: Object.fromEntries(Object.entries(o.ulimits).map(([k, v]) => [k, { ...v }])),
+    capAdd: [...o.capAdd],
+    capDrop: [...o.capDrop],
+    resources: { ...o.resources },
+    networks: [...o.networks],
+    networkAliases: [...o.networkAliases],
+    extraHosts: o.extraHosts.map((h) => ({ ...h })),
   });
 }

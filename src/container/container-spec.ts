@@ -4,13 +4,38 @@
  */
 import crypto from "node:crypto";
 import os from "node:os";
-import { tcError } from "../errors";
+import { invalidArgument, tcError } from "../errors";
+import { CAPABILITIES, DEFAULT_CAPABILITIES } from "../runtime/security-profile";
 import type { ResolvedImage } from "../image/image-service";
 import type { ContainerSpec } from "../runtime/runtime";
 import type { ContainerOptions } from "./container-options";
 import { resolveUser } from "./image-user";
+import { HOST_GATEWAY_IP, HOST_GATEWAY_NAME, exposedHostPorts } from "../network/host-ports";
 
 const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** "CAP_NET_ADMIN" or "net_admin" -> "NET_ADMIN"; refuses unknown names. */
+export function capabilityName(name: string): string {
+  const n = name.toUpperCase().replace(/^CAP_/, "");
+  if (n !== "ALL" && !(n in CAPABILITIES)) throw invalidArgument("capability", `a Linux capability such as NET_ADMIN (known: ${Object.keys(CAPABILITIES).join(", ")})`, name);
+  return n;
+}
+
+/** Docker's defaults plus --cap-add minus --cap-drop ("ALL" allowed in both). */
+export function effectiveCapabilities(add: string[], drop: string[]): string[] {
+  const set = new Set(DEFAULT_CAPABILITIES);
+  for (const a of add.map(capabilityName)) (a === "ALL" ? Object.keys(CAPABILITIES) : [a]).forEach((c) => set.add(c));
+  for (const d of drop.map(capabilityName)) (d === "ALL" ? [...set] : [d]).forEach((c) => set.delete(c));
+  return [...set].sort();
+}
+
+/** The container's own /etc/hosts lines: loopback with its hostname, extra hosts, the host gateway. */
+export function ownHosts(o: Readonly<ContainerOptions>, hostname: string): string {
+  const lines = [`127.0.0.1\tlocalhost ${hostname}`, "::1\tlocalhost ip6-localhost ip6-loopback"];
+  for (const h of o.extraHosts) lines.push(`${h.ipAddress}\t${h.host}`);
+  if (exposedHostPorts().length && o.networkMode !== "host") lines.push(`${HOST_GATEWAY_IP}\t${HOST_GATEWAY_NAME}`);
+  return lines.join("\n") + "\n";
+}
 
 /** A new 64-hex container id, as Docker's. */
 export function newContainerId(): string {
@@ -66,8 +91,18 @@ export async function buildSpec(o: Readonly<ContainerOptions>, image: ResolvedIm
     ports: o.exposedPorts.map((p) => ({ ...p })),
     copies: [
       { target: "/etc/hostname", source: { content: Buffer.from(`${hostname}\n`) } },
-      { target: "/etc/hosts", source: { content: Buffer.from(`127.0.0.1\tlocalhost ${hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`) } },
+      { target: "/etc/hosts", source: { content: Buffer.from(ownHosts(o, hostname)) } },
       ...o.copies,
     ],
+    bindMounts: o.bindMounts.map((m) => ({ ...m })),
+    tmpfs: { ...o.tmpfs },
+    capabilities: effectiveCapabilities(o.capAdd, o.capDrop),
+    privileged: o.privileged,
+    resources: { ...o.resources },
+    ulimits: { ...o.ulimits },
+    detached: o.reuse || !o.autoCleanup,
+    netmode: o.networkMode === "host" || o.networkMode === "none" ? o.networkMode : undefined,
+    networks: [],
+    hostPorts: o.networkMode === "host" ? [] : exposedHostPorts().map((p) => ({ listen: HOST_GATEWAY_IP, port: p, hostPort: p })),
   };
 }

@@ -2,17 +2,22 @@
  * The builder users start from, with testcontainers' `withX(): this` names and its rules for
  * which calls accumulate (environment, labels, ports, copies, tmpfs) and which replace.
  */
+import crypto from "node:crypto";
 import fs from "node:fs";
+import path from "node:path";
 import type { Readable } from "node:stream";
 import { invalidArgument, isTestcellError, tcError } from "../errors";
 import { getDefaultContext, type TestcellContext } from "../context";
 import type { ResolvedImage } from "../image/image-service";
-import type { RuntimeContainer } from "../runtime/runtime";
+import { acquireFileLock } from "../image/file-lock";
+import type { ContainerSpec, RuntimeContainer } from "../runtime/runtime";
 import type { HealthCheck, WaitStrategy } from "../wait/wait-strategy";
+import { findNetwork } from "../network/network";
+import { joinNetworks, leaveNetworks, type Membership } from "../network/join-networks";
 import { Wait } from "../wait/wait";
 import { waitForContainer } from "../wait/wait-for-container";
 import { snapshot, type ContainerOptions } from "./container-options";
-import { buildSpec } from "./container-spec";
+import { capabilityName, buildSpec } from "./container-spec";
 import { parsePort, type PortWithOptionalBinding } from "./port-spec";
 import type { PullPolicy } from "./pull-policy";
 import { StartedContainer, type ContainerInfo, type StartedTestContainer } from "./started-container";
@@ -39,7 +44,11 @@ export class GenericContainer {
 
   constructor(image: string, private readonly context?: TestcellContext) {
     if (typeof image !== "string" || image.trim() === "") throw invalidArgument("GenericContainer(image)", "an image name such as `redis:7`", image);
-    this.options = { image: image.trim(), environment: {}, labels: {}, exposedPorts: [], copies: [], pullPolicy: "missing", autoRemove: true, logConsumers: [] };
+    this.options = {
+      image: image.trim(), environment: {}, labels: {}, exposedPorts: [], copies: [], pullPolicy: "missing", autoRemove: true, logConsumers: [],
+      bindMounts: [], tmpfs: {}, ulimits: {}, privileged: false, capAdd: [], capDrop: [], resources: {}, reuse: false, autoCleanup: true,
+      networks: [], networkAliases: [], extraHosts: [],
+    };
   }
 
   /** Replaces the image's Cmd. */
@@ -143,6 +152,122 @@ export class GenericContainer {
     return this;
   }
 
+  /** Bind-mounts host paths (mode "rw" by default, or "ro"); replaces earlier calls, as testcontainers. */
+  withBindMounts(mounts: Array<{ source: string; target: string; mode?: "rw" | "ro" | "z" | "Z" }>): this {
+    this.options.bindMounts = mounts.map((m) => {
+      if (!m.source?.startsWith("/") || !m.target?.startsWith("/")) throw invalidArgument("withBindMounts", "absolute source and target paths", m);
+      if (!fs.existsSync(m.source)) throw invalidArgument("withBindMounts source", "an existing host path", m.source);
+      return { source: m.source, target: m.target, readOnly: m.mode === "ro" };
+    });
+    return this;
+  }
+
+  /** Mounts tmpfs file systems: `{ "/scratch": "size=64m" }`; accumulates. */
+  withTmpFs(tmpfs: Record<string, string>): this {
+    for (const [target, opts] of Object.entries(stringRecord("withTmpFs", tmpfs))) {
+      if (!target.startsWith("/")) throw invalidArgument("withTmpFs", "absolute target paths", target);
+      this.options.tmpfs[target] = opts;
+    }
+    return this;
+  }
+
+  /** A named volume at `target`: it outlives the container and can be shared by several. */
+  withVolume(volume: { getPath(): string }, target: string, mode: "rw" | "ro" = "rw"): this {
+    if (!target.startsWith("/")) throw invalidArgument("withVolume", "an absolute target path", target);
+    this.options.bindMounts.push({ source: volume.getPath(), target, readOnly: mode === "ro" });
+    return this;
+  }
+
+  /** rlimits: `{ nofile: { soft: 1024, hard: 4096 } }` (clamped to what the host allows, with a warning). */
+  withUlimits(ulimits: Record<string, { hard: number; soft: number }>): this {
+    for (const [name, l] of Object.entries(ulimits)) {
+      if (!Number.isInteger(l?.soft) || !Number.isInteger(l?.hard) || l.soft > l.hard && l.hard !== -1) throw invalidArgument(`withUlimits (${name})`, "{ soft, hard } integers with soft <= hard (-1 = unlimited)", l);
+      this.options.ulimits[name] = { soft: l.soft, hard: l.hard };
+    }
+    return this;
+  }
+
+  /** All capabilities, no seccomp filter, no masked paths: as `docker run --privileged`. */
+  withPrivilegedMode(privileged = true): this {
+    this.options.privileged = privileged;
+    return this;
+  }
+
+  withAddedCapabilities(...capabilities: string[]): this {
+    this.options.capAdd.push(...capabilities.map(capabilityName));
+    return this;
+  }
+
+  withDroppedCapabilities(...capabilities: string[]): this {
+    this.options.capDrop.push(...capabilities.map(capabilityName));
+    return this;
+  }
+
+  /** Memory in GB and CPUs, as testcontainers; `pids` (a testcell addition) limits the number of processes. */
+  withResourcesQuota(quota: { memory?: number; cpu?: number; pids?: number }): this {
+    const r = this.options.resources;
+    if (quota.memory !== undefined) {
+      if (!(quota.memory > 0)) throw invalidArgument("withResourcesQuota memory", "a number of GB > 0", quota.memory);
+      r.memoryBytes = Math.round(quota.memory * 1024 ** 3);
+    }
+    if (quota.cpu !== undefined) {
+      if (!(quota.cpu > 0)) throw invalidArgument("withResourcesQuota cpu", "a number of CPUs > 0", quota.cpu);
+      r.cpuPeriodUs = 100_000;
+      r.cpuQuotaUs = Math.round(quota.cpu * 100_000);
+    }
+    if (quota.pids !== undefined) {
+      if (!Number.isInteger(quota.pids) || quota.pids < 1) throw invalidArgument("withResourcesQuota pids", "an integer >= 1", quota.pids);
+      r.pids = quota.pids;
+    }
+    return this;
+  }
+
+  /** Size of /dev/shm in bytes (default 64 MiB). */
+  withSharedMemorySize(bytes: number): this {
+    if (!Number.isInteger(bytes) || bytes < 4096) throw invalidArgument("withSharedMemorySize", "a number of bytes >= 4096", bytes);
+    this.options.resources.shmBytes = bytes;
+    return this;
+  }
+
+  /** Reuses a running container with the same spec, across processes and test workers. */
+  withReuse(reuse = true): this {
+    this.options.reuse = reuse;
+    return this;
+  }
+
+  /** With false, the container outlives the test process (remove it yourself or with `testcell prune`). */
+  withAutoCleanup(autoCleanup: boolean): this {
+    this.options.autoCleanup = autoCleanup;
+    return this;
+  }
+
+  /** Joins a user-defined network (and uses it as the network mode, as testcontainers). */
+  withNetwork(network: { getName(): string }): this {
+    if (!this.options.networks.includes(network.getName())) this.options.networks.push(network.getName());
+    this.options.networkMode ??= network.getName();
+    return this;
+  }
+
+  /** "host", "none", "bridge" (the default: an own namespace) or the name of a network. */
+  withNetworkMode(networkMode: string): this {
+    if (typeof networkMode !== "string" || !networkMode) throw invalidArgument("withNetworkMode", '"host", "none", "bridge" or a network name', networkMode);
+    this.options.networkMode = networkMode;
+    if (!["host", "none", "bridge"].includes(networkMode) && !this.options.networks.includes(networkMode)) this.options.networks.push(networkMode);
+    return this;
+  }
+
+  /** Names other members of the container's networks reach it by; accumulates. */
+  withNetworkAliases(...aliases: string[]): this {
+    this.options.networkAliases.push(...aliases);
+    return this;
+  }
+
+  /** Extra /etc/hosts entries; accumulates. */
+  withExtraHosts(extraHosts: Array<{ host: string; ipAddress: string }>): this {
+    this.options.extraHosts.push(...extraHosts.map((h) => ({ host: h.host, ipAddress: h.ipAddress })));
+    return this;
+  }
+
   /** Gets the container's output stream (following) right after it starts. */
   withLogConsumer(consumer: (stream: Readable) => unknown): this {
     if (typeof consumer !== "function") throw invalidArgument("withLogConsumer", "a function (stream) => void", consumer);
@@ -195,22 +320,33 @@ export class GenericContainer {
     const o = snapshot(this.options);
     const ctx = this.context ?? getDefaultContext();
     const image = await ctx.images.ensure(o.image, { pullPolicy: o.pullPolicy, platform: o.platform, signal: options.signal });
+    if (o.reuse && ctx.runtime.reattach) {
+      const key = reuseKey(o, image);
+      fs.mkdirSync(path.join(ctx.config.stateDir, "reuse"), { recursive: true });
+      const lock = await acquireFileLock(path.join(ctx.config.stateDir, "reuse", `${key}.lock`), { signal: options.signal });
+      try {
+        const found = await ctx.runtime.reattach(key);
+        if (found) return await this.ready(ctx, o, image, found.spec, found, true, options.signal);
+        return await this.create(ctx, o, image, options.signal, key);
+      } finally {
+        await lock.release();
+      }
+    }
+    return this.create(ctx, o, image, options.signal);
+  }
+
+  /** Creates and starts a new container, then waits for it. */
+  private async create(ctx: TestcellContext, o: Readonly<ContainerOptions>, image: ResolvedImage, signal?: AbortSignal, key?: string): Promise<StartedTestContainer> {
     const spec = await buildSpec(o, image);
     claimName(o.name, spec.id);
     let container: RuntimeContainer | undefined;
+    let memberships: Membership[] = [];
     try {
+      const networks = o.networkMode === "host" || o.networkMode === "none" ? [] : o.networks;
+      memberships = await joinNetworks(ctx.config, spec, networks, [spec.hostname, ...(o.name ? [o.name] : []), ...o.networkAliases]);
       await this.containerCreated(spec.id);
-      container = await ctx.runtime.start(spec, { signal: options.signal });
-      const healthCheck = o.healthCheck ?? imageHealthCheck(image);
-      const info: ContainerInfo = { id: spec.id, name: o.name ?? spec.id.slice(0, 12), hostname: spec.hostname, image: spec.image, labels: { ...image.config.Labels, ...o.labels }, healthCheck };
-      for (const consumer of o.logConsumers) consumer(container.logs({ follow: true }));
-      await this.containerStarting(info, false);
-      const strategy = o.waitStrategy ?? defaultWaitStrategy(o, image);
-      const timeout = o.startupTimeoutMs ?? strategy.getStartupTimeout() ?? DEFAULT_STARTUP_TIMEOUT_MS;
-      await waitForContainer({ ...handle(container), healthCheck }, strategy, timeout, spec.image, options.signal);
-      const started = new StartedContainer(container, spec, o, info, () => releaseName(o.name, spec.id));
-      await this.containerStarted(started, info, false);
-      return started;
+      container = await ctx.runtime.start(spec, { signal, reuseKey: key });
+      return await this.ready(ctx, o, image, spec, container, false, signal, memberships);
     } catch (err) {
       const primary = isTestcellError(err) ? err : tcError("TC_ERR_RUNTIME", String((err as Error)?.message ?? err), { cause: err });
       const c = container;
@@ -222,8 +358,45 @@ export class GenericContainer {
         }
       }
       releaseName(o.name, spec.id);
+      await leaveNetworks(ctx.config, spec.id, memberships).catch((e) => primary.cleanupErrors.push(e));
       throw primary;
     }
+  }
+
+  /** Runs the wait strategy on a running container and hands out the started container. */
+  private async ready(
+    ctx: TestcellContext,
+    o: Readonly<ContainerOptions>,
+    image: ResolvedImage,
+    spec: ContainerSpec,
+    container: RuntimeContainer,
+    reused: boolean,
+    signal?: AbortSignal,
+    memberships: Membership[] = networkMembershipsOf(ctx, spec.id),
+  ): Promise<StartedTestContainer> {
+    const healthCheck = o.healthCheck ?? imageHealthCheck(image);
+    const info: ContainerInfo = { id: spec.id, name: o.name ?? spec.id.slice(0, 12), hostname: spec.hostname, image: spec.image, labels: { ...image.config.Labels, ...o.labels }, healthCheck };
+    for (const consumer of o.logConsumers) consumer(container.logs({ follow: true }));
+    await this.containerStarting(info, reused);
+    const strategy = o.waitStrategy ?? defaultWaitStrategy(o, image);
+    const timeout = o.startupTimeoutMs ?? strategy.getStartupTimeout() ?? DEFAULT_STARTUP_TIMEOUT_MS;
+    await waitForContainer({ ...handle(container), healthCheck }, strategy, timeout, spec.image, signal);
+    const onStopped = async () => {
+      releaseName(o.name, spec.id);
+      await leaveNetworks(ctx.config, spec.id, memberships);
+    };
+    const started = new StartedContainer(container, spec, o, { ...info, networks: memberships }, onStopped);
+    if (!reused) {
+      started.setRestarter(async (previous) => {
+        // the same host ports again, the same root file system (the state dir is kept)
+        const again: ContainerSpec = { ...spec, ports: spec.ports.map((p) => ({ ...p, host: previous.mappedPorts.get(`${p.container}/${p.protocol}`) ?? p.host })) };
+        const next = await ctx.runtime.start(again);
+        await waitForContainer({ ...handle(next), healthCheck }, strategy, timeout, spec.image);
+        return next;
+      });
+    }
+    await this.containerStarted(started, info, reused);
+    return started;
   }
 
   /** Reads Readable contents given to withCopyContentToContainer, once. */
@@ -254,6 +427,25 @@ function defaultWaitStrategy(o: Readonly<ContainerOptions>, image: ResolvedImage
   if (o.healthCheck) return Wait.forHealthCheck();
   if (imageHealthCheck(image)) return Wait.forHealthCheck();
   return Wait.forListeningPorts();
+}
+
+/** The reuse key: a hash of the whole spec (host config and copied content included) and the image digest. */
+export function reuseKey(o: Readonly<ContainerOptions>, image: ResolvedImage): string {
+  const { waitStrategy: _w, logConsumers: _l, startupTimeoutMs: _t, copies, ...rest } = o;
+  const copied = copies.map((c) => ({ target: c.target, mode: c.mode, source: "content" in c.source ? crypto.createHash("sha256").update(c.source.content).digest("hex") : c.source.path }));
+  return crypto.createHash("sha256").update(JSON.stringify({ ...rest, copied, manifest: image.manifestDigest })).digest("hex").slice(0, 32);
+}
+
+/** A reattached container's network memberships, from the networks' records. */
+function networkMembershipsOf(ctx: TestcellContext, id: string): Membership[] {
+  const dir = path.join(ctx.config.stateDir, "networks");
+  const out: Membership[] = [];
+  for (const f of fs.existsSync(dir) ? fs.readdirSync(dir).filter((x) => x.endsWith(".json")) : []) {
+    const r = findNetwork(ctx.config, f.slice(0, -5));
+    const m = r?.members.find((x) => x.containerId === id);
+    if (r && m) out.push({ network: r.name, address: m.address });
+  }
+  return out;
 }
 
 const namesInUse = new Map<string, string>();

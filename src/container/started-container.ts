@@ -4,7 +4,7 @@
 import "../polyfill";
 import type { Readable } from "node:stream";
 import { invalidArgument, tcError } from "../errors";
-import type { ContainerSpec, ExecResult, RuntimeContainer } from "../runtime/runtime";
+import type { ContainerSpec, ExecProcess, ExecResult, LogOptions, RuntimeContainer } from "../runtime/runtime";
 import type { HealthCheck } from "../wait/wait-strategy";
 import type { ContainerOptions } from "./container-options";
 import { portKey } from "./port-spec";
@@ -14,6 +14,8 @@ export interface ExecOptions {
   workingDir: string;
   user: string;
   env: Record<string, string>;
+  /** Data for the command's standard input (a testcell addition). */
+  stdin: string | Buffer | Readable;
 }
 
 export interface StopOptions {
@@ -33,6 +35,8 @@ export interface ContainerInfo {
   image: string;
   labels: Record<string, string>;
   healthCheck?: HealthCheck;
+  /** User-defined networks joined, with the container's address in each. */
+  networks?: Array<{ network: string; address: string }>;
 }
 
 /** The public surface of a started container, shared by StartedContainer and module containers. */
@@ -45,20 +49,30 @@ export interface StartedTestContainer extends AsyncDisposable {
   getHost(): string;
   getMappedPort(port: number | string, protocol?: "tcp" | "udp"): number;
   getFirstMappedPort(): number;
+  getNetworkNames(): string[];
+  getIpAddress(networkName: string): string;
   exec(command: string | string[], options?: Partial<ExecOptions>): Promise<ExecResult>;
-  logs(options?: { follow?: boolean }): Promise<Readable>;
+  execStream(command: string[], options?: Partial<ExecOptions>): Promise<ExecProcess>;
+  restart(options?: { timeout?: number }): Promise<void>;
+  pause(): Promise<void>;
+  unpause(): Promise<void>;
+  logs(options?: LogOptions): Promise<Readable>;
   stop(options?: Partial<StopOptions>): Promise<StoppedContainer>;
 }
 
+/** Starts the same container again on its kept root file system, and waits until it is ready. */
+export type Restarter = (previous: RuntimeContainer) => Promise<RuntimeContainer>;
+
 export class StartedContainer implements StartedTestContainer {
   private stopped: Promise<StoppedContainer> | undefined;
+  private restarter: Restarter | undefined;
 
   constructor(
-    private readonly container: RuntimeContainer,
+    private container: RuntimeContainer,
     private readonly spec: ContainerSpec,
     private readonly options: Readonly<ContainerOptions>,
     private readonly info: ContainerInfo,
-    private readonly onStopped: () => void = () => undefined,
+    private readonly onStopped: () => void | Promise<void> = () => undefined,
   ) {}
 
   getId(): string {
@@ -82,6 +96,18 @@ export class StartedContainer implements StartedTestContainer {
   /** The canonical reference of the image it runs. */
   getImage(): string {
     return this.spec.image;
+  }
+
+  /** Names of the user-defined networks it joined. */
+  getNetworkNames(): string[] {
+    return (this.info.networks ?? []).map((n) => n.network);
+  }
+
+  /** Its address in a user-defined network. */
+  getIpAddress(networkName: string): string {
+    const n = (this.info.networks ?? []).find((x) => x.network === networkName);
+    if (!n) throw tcError("TC_ERR_INVALID_ARGUMENT", `container ${this.spec.id.slice(0, 12)} is not on network "${networkName}"; it is on: ${this.getNetworkNames().join(", ") || "none"}`);
+    return n.address;
   }
 
   /** Where mapped ports are reachable: always the loopback address, 127.0.0.1. */
@@ -116,9 +142,43 @@ export class StartedContainer implements StartedTestContainer {
     return this.container.exec(argv, options);
   }
 
-  /** The container's output, stdout and stderr, following until it exits (as testcontainers). */
-  async logs(options: { follow?: boolean } = {}): Promise<Readable> {
+  /** Starts a command and streams its output as it comes: `{ stdout, stderr, exitCode }`. */
+  execStream(command: string[], options: Partial<ExecOptions> = {}): Promise<ExecProcess> {
+    if (!Array.isArray(command) || command.length === 0) throw invalidArgument("execStream", "a non-empty array of strings", command);
+    return this.container.execStream(command, options);
+  }
+
+  /**
+   * The container's output, following until it exits (as testcontainers). `since` (UNIX seconds)
+   * and `tail` (last n lines) as Docker's; `stdout`/`stderr` pick one stream (both by default).
+   */
+  async logs(options: LogOptions = {}): Promise<Readable> {
     return this.container.logs(options);
+  }
+
+  /** @internal set by GenericContainer */
+  setRestarter(restarter: Restarter): void {
+    this.restarter = restarter;
+  }
+
+  /**
+   * Stops the container (stop signal, SIGKILL after `timeout` ms) and starts it again with the
+   * same root file system, ports and settings, then runs the wait strategy again.
+   */
+  async restart(options: { timeout?: number } = {}): Promise<void> {
+    if (this.stopped) throw tcError("TC_ERR_CONTAINER_NOT_RUNNING", `container ${this.spec.id.slice(0, 12)} was stopped; start a new one`);
+    if (!this.restarter) throw tcError("TC_ERR_RUNTIME", "this container cannot be restarted (reattached containers cannot)");
+    await this.container.stop(options.timeout ?? 0);
+    this.container = await this.restarter(this.container);
+  }
+
+  /** Freezes every process of the container (cgroup freezer); unpause() thaws them. */
+  async pause(): Promise<void> {
+    await this.container.pause();
+  }
+
+  async unpause(): Promise<void> {
+    await this.container.resume();
   }
 
   /** Hook for subclasses: runs before the container is stopped. */
@@ -132,7 +192,7 @@ export class StartedContainer implements StartedTestContainer {
       await this.containerStopping();
       const exit = await this.container.stop(options.timeout ?? 0);
       if (options.remove ?? this.options.autoRemove) await this.container.remove();
-      this.onStopped();
+      await this.onStopped();
       await this.containerStopped();
       return new StoppedContainer(this.spec.id, exit);
     })();
@@ -155,8 +215,14 @@ export class AbstractStartedContainer implements StartedTestContainer {
   getHost(): string { return this.startedTestContainer.getHost(); }
   getMappedPort(port: number | string, protocol: "tcp" | "udp" = "tcp"): number { return this.startedTestContainer.getMappedPort(port, protocol); }
   getFirstMappedPort(): number { return this.startedTestContainer.getFirstMappedPort(); }
+  getNetworkNames(): string[] { return this.startedTestContainer.getNetworkNames(); }
+  getIpAddress(networkName: string): string { return this.startedTestContainer.getIpAddress(networkName); }
   exec(command: string | string[], options: Partial<ExecOptions> = {}): Promise<ExecResult> { return this.startedTestContainer.exec(command, options); }
-  logs(options: { follow?: boolean } = {}): Promise<Readable> { return this.startedTestContainer.logs(options); }
+  logs(options: LogOptions = {}): Promise<Readable> { return this.startedTestContainer.logs(options); }
+  execStream(command: string[], options: Partial<ExecOptions> = {}): Promise<ExecProcess> { return this.startedTestContainer.execStream(command, options); }
+  restart(options: { timeout?: number } = {}): Promise<void> { return this.startedTestContainer.restart(options); }
+  pause(): Promise<void> { return this.startedTestContainer.pause(); }
+  unpause(): Promise<void> { return this.startedTestContainer.unpause(); }
   /** Hook for subclasses: runs before the container is stopped. */
   protected async containerStopping(): Promise<void> {}
   /** Hook for subclasses: runs after the container has stopped. */

@@ -2,6 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { GenericContainer, Wait } from "../../src";
+import { waitFor } from "../helpers/wait-for";
 
 jest.setTimeout(60_000);
 
@@ -106,3 +107,55 @@ describe("GenericContainer (busybox)", () => {
     expect(lines[0]).toMatch(/^65534:65534 \/var\/www \//);
   });
 });
+
+describe("lifecycle", () => {
+  it("restart() keeps the root file system and the host ports", async () => {
+    await using c = await new GenericContainer("busybox").withCommand(["sh", "-c", "echo started; httpd -f -p 80 -h /tmp"]).withExposedPorts(80).start();
+    const port = c.getMappedPort(80);
+    await c.exec(["sh", "-c", "echo kept > /tmp/state"]);
+    await c.restart();
+    expect((await c.exec(["cat", "/tmp/state"])).stdout).toBe("kept\n");
+    expect(c.getMappedPort(80)).toBe(port);
+    const lines: string[] = [];
+    for await (const chunk of await c.logs({ follow: false })) lines.push(...String(chunk).split("\n"));
+    expect(lines.filter((l) => l === "started")).toHaveLength(2);
+  });
+
+  it("pause() freezes the processes and unpause() thaws them", async () => {
+    await using c = await new GenericContainer("busybox").withCommand(["sh", "-c", "while :; do date +%s%N > /tmp/t; sleep 0.05; done"]).start();
+    // read the file the container writes from the host side of its root file system
+    const tick = path.join(process.env.TESTCELL_STATE_DIR ?? "/run/testcell", c.getId(), "upper/tmp/t");
+    await waitFor(() => fs.existsSync(tick), 5_000, "the first tick");
+    await c.pause();
+    const a = fs.readFileSync(tick, "utf8");
+    await new Promise((r) => setTimeout(r, 300)); // a frozen process must not advance for a while
+    expect(fs.readFileSync(tick, "utf8")).toBe(a);
+    await expect(c.exec(["true"])).rejects.toMatchObject({ code: "TC_ERR_CONTAINER_NOT_RUNNING" });
+    await c.unpause();
+    await waitFor(() => fs.readFileSync(tick, "utf8") !== a, 5_000, "the container to run again");
+  });
+
+  it("logs({ tail, stdout, stderr }) picks lines and streams", async () => {
+    await using c = await new GenericContainer("busybox")
+      .withCommand(["sh", "-c", "for i in 1 2 3 4; do echo out-$i; done; echo err-1 >&2; echo done; sleep 60"])
+      .withWaitStrategy(Wait.forLogMessage("done"))
+      .start();
+    const read = async (o: object) => {
+      const lines: string[] = [];
+      for await (const chunk of await c.logs({ follow: false, ...o })) lines.push(...String(chunk).split("\n").filter(Boolean));
+      return lines;
+    };
+    expect(await read({ stderr: false, tail: 2 })).toEqual(["out-4", "done"]);
+    expect(await read({ stdout: false })).toEqual(["err-1"]);
+  });
+
+  it("execStream streams output and takes stdin", async () => {
+    await using c = await new GenericContainer("busybox").withCommand(["sleep", "60"]).start();
+    const p = await c.execStream(["sh", "-c", "tr a-z A-Z; echo done >&2"], { stdin: "hello stdin\n" });
+    const chunks: string[] = [];
+    p.stdout.setEncoding("utf8").on("data", (d: string) => chunks.push(d));
+    expect(await p.exitCode).toBe(0);
+    expect(chunks.join("")).toBe("HELLO STDIN\n");
+  });
+});
+

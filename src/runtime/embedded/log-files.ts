@@ -48,7 +48,7 @@ class LineReader {
  * A stream of output lines (each ending in "\n") from the given files; with `follow`, it stays
  * open and delivers new lines until `ended` resolves.
  */
-export function followLines(files: string[], ended: Promise<unknown>, follow: boolean): Readable {
+export function followLines(files: string[], ended: Promise<unknown>, follow: boolean, tail?: number): Readable {
   const readers = files.map((f) => new LineReader(f));
   const watchers: fs.FSWatcher[] = [];
   let running: Promise<void> | undefined;
@@ -56,8 +56,14 @@ export function followLines(files: string[], ended: Promise<unknown>, follow: bo
   let done = false;
 
   const out = new Readable({ read() {}, destroy(err, cb) { stop(); cb(err); } , encoding: "utf8" });
+  let skip = tail !== undefined;
   const drain = async (flush: boolean) => {
-    for (const r of readers) for (const line of await r.read(flush)) out.push(line + "\n");
+    const lines: string[] = [];
+    for (const r of readers) lines.push(...(await r.read(flush)));
+    // the first read holds everything printed so far: keep only its last `tail` lines
+    const shown = skip ? lines.slice(Math.max(0, lines.length - tail!)) : lines;
+    skip = false;
+    for (const line of shown) out.push(line + "\n");
   };
   const pump = (): Promise<void> => {
     if (running) {

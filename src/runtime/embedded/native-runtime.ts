@@ -2,6 +2,7 @@
  * The embedded runtime: one native helper per container (native/PROTOCOL.md, mode `run`).
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { EventEmitter } from "node:events";
 import fs from "node:fs";
 import readline from "node:readline";
 import type { Readable, Writable } from "node:stream";
@@ -9,8 +10,9 @@ import type { Socket } from "node:net";
 import createDebug from "debug";
 import { tcError } from "../../errors";
 import type { ContainerSpec, ExitInfo, Runtime } from "../runtime";
-import { EmbeddedContainer, shimClosed, type UserResolver } from "./embedded-container";
-import { encodeRecord, many } from "./record";
+import { ChildSupervisor, EmbeddedContainer, shimClosed, type UserResolver } from "./embedded-container";
+import { runRecord } from "./spec-record";
+import { PidSupervisor, readReuseRecord, writeReuseRecord } from "./reattach";
 import { writeCopies } from "./rootfs-writer";
 import { assertShim, shimError, type ShimErrorEvent } from "./shim";
 import { containerPaths, createStateDir, sweepStateDir } from "./state-dir";
@@ -36,8 +38,17 @@ export class NativeRuntime implements Runtime {
 
   constructor(private readonly options: NativeRuntimeOptions) {}
 
+  /** The running container recorded under a reuse key (by this or another process), if any. */
+  async reattach(reuseKey: string): Promise<EmbeddedContainer | undefined> {
+    const r = readReuseRecord(this.options.stateDir, reuseKey);
+    if (!r) return undefined;
+    const sup = new PidSupervisor(r.shimPid, r.pid, r.spec.stopSignal);
+    const paths = containerPaths(this.options.stateDir, r.spec.id);
+    return new EmbeddedContainer(r.spec.id, r.pid, new Map(r.ports), sup, sup.exited(), r.spec, paths, this.options.shimPath, this.options.userResolver(r.spec));
+  }
+
   /** Creates the state dir, starts the helper and resolves once the command runs. */
-  async start(spec: ContainerSpec, { signal }: { signal?: AbortSignal } = {}): Promise<EmbeddedContainer> {
+  async start(spec: ContainerSpec, { signal, reuseKey }: { signal?: AbortSignal; reuseKey?: string } = {}): Promise<EmbeddedContainer> {
     assertShim(this.options.shimPath);
     this.swept ??= sweepStateDir(this.options.stateDir).catch(() => undefined);
     await this.swept;
@@ -45,46 +56,29 @@ export class NativeRuntime implements Runtime {
     await createStateDir(paths);
     let shim: ChildProcess | undefined;
     try {
+      const record = runRecord(spec, paths, undefined);
       writeCopies(paths.upper, [...spec.layerDirs].reverse(), spec.copies);
       shim = spawn(this.options.shimPath, ["run"], { stdio: ["pipe", "ignore", "pipe", "pipe", "pipe"] });
       fs.writeFileSync(paths.pidFile, String(shim.pid ?? 0));
       const events = readEvents(shim);
-      (shim.stdio[3] as Writable).end(runRecord(spec, paths));
+      (shim.stdio[3] as Writable).end(record);
       const ports = new Map<string, number>();
       const first = await firstEvent(shim, events, ports, signal);
       if (first.event === "error") throw shimError(first, spec.image, spec.id);
       debug("[%s] started, pid %d", spec.id.slice(0, 12), first.pid);
-      const exited = exitOf(shim, events);
+      const bus = new EventEmitter();
+      const exited = exitOf(shim, events, bus);
       unrefShim(shim);
-      return new EmbeddedContainer(spec.id, first.pid, ports, shim, exited, spec, paths, this.options.shimPath, this.options.userResolver(spec));
+      if (reuseKey) writeReuseRecord(this.options.stateDir, reuseKey, paths.dir, { spec, pid: first.pid, shimPid: shim.pid!, ports: [...ports] });
+      return new EmbeddedContainer(spec.id, first.pid, ports, new ChildSupervisor(shim, bus), exited, spec, paths, this.options.shimPath, this.options.userResolver(spec));
     } catch (err) {
       shim?.stdin?.destroy();
+      if (shim && shim.exitCode === null) shim.kill("SIGKILL");
       if (shim) await shimClosed(shim);
       await fs.promises.rm(paths.dir, { recursive: true, force: true }).catch(() => undefined);
       throw err;
     }
   }
-}
-
-/** The `run` record for one container spec. */
-function runRecord(spec: ContainerSpec, paths: ReturnType<typeof containerPaths>): Buffer {
-  return encodeRecord([
-    ["id", spec.id],
-    ["state_dir", paths.dir],
-    // overlayfs wants the topmost layer first
-    ...many("lower", [...spec.layerDirs].reverse()),
-    ["hostname", spec.hostname],
-    ["cwd", spec.cwd],
-    ["uid", spec.uid],
-    ["gid", spec.gid],
-    ...many("group", spec.groups),
-    ...many("env", spec.env),
-    ...many("arg", spec.args),
-    ["stdout", paths.stdout],
-    ["stderr", paths.stderr],
-    ["stop_signal", spec.stopSignal],
-    ...many("port", spec.ports.map((p) => `${p.protocol}:${p.container}:${p.host}`)),
-  ]);
 }
 
 /** Parsed JSON-line events from the helper's fd 4, as an async queue. */
@@ -130,18 +124,21 @@ async function firstEvent(
   }
 }
 
-/** Resolves with the container's exit, from the `exit` event (or the helper's own death). */
-async function exitOf(shim: ChildProcess, events: AsyncIterator<ShimEvent>): Promise<ExitInfo> {
+/**
+ * Resolves with the container's exit, from the `exit` event (or the helper's own death); the
+ * other events after start (paused, resumed, errors of control requests, warnings) go to `bus`.
+ */
+async function exitOf(shim: ChildProcess, events: AsyncIterator<ShimEvent>, bus: EventEmitter): Promise<ExitInfo> {
   for (;;) {
     const r = await events.next();
     if (r.done) {
       await shimClosed(shim);
       return { exitCode: 137, signal: 9, oomKilled: false };
     }
-    if (r.value.event === "exit") {
-      const { code, signal, oom } = r.value;
-      return { exitCode: signal ? 128 + signal : code, signal, oomKilled: oom };
-    }
+    const e = r.value as { event: string; code?: number; signal?: number; oom?: boolean; msg?: string };
+    if (e.event === "exit") return { exitCode: e.signal ? 128 + e.signal : e.code!, signal: e.signal!, oomKilled: !!e.oom };
+    if (e.event === "warning") debug("[%s] %s", "helper", e.msg);
+    bus.emit("event", e);
   }
 }
 

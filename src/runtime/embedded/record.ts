@@ -4,15 +4,19 @@
  */
 import { invalidArgument } from "../../errors";
 
-export type RecordField = [key: string, value: string | number];
+/** A key and its value; an array value is several fields (`bind`: source, target, mode). */
+export type RecordField = [key: string, value: string | number | string[]];
 
 /** Encodes fields into the record, starting with `version 1`. */
 export function encodeRecord(fields: RecordField[]): Buffer {
   const parts: string[] = ["version", "1"];
   for (const [key, value] of fields) {
-    const text = String(value);
-    if (text.includes("\0")) throw invalidArgument(`${key}`, "a string without NUL bytes", text);
-    parts.push(key, text);
+    parts.push(key);
+    for (const part of Array.isArray(value) ? value : [value]) {
+      const text = String(part);
+      if (text.includes("\0")) throw invalidArgument(`${key}`, "a string without NUL bytes", text);
+      parts.push(text);
+    }
   }
   return Buffer.from(parts.join("\0") + "\0", "utf8");
 }

@@ -35,8 +35,9 @@ export function containerPaths(stateDir: string, id: string): ContainerPaths {
 /** Creates the (empty) state dir of a new container. */
 export async function createStateDir(p: ContainerPaths): Promise<void> {
   await fs.promises.mkdir(p.dir, { recursive: true, mode: 0o700 });
-  await Promise.all([p.upper, p.work, p.rootfs].map((d) => fs.promises.mkdir(d, { mode: 0o755 })));
-  await Promise.all([p.stdout, p.stderr].map((f) => fs.promises.writeFile(f, "", { mode: 0o600 })));
+  await Promise.all([p.upper, p.work, p.rootfs].map((d) => fs.promises.mkdir(d, { mode: 0o755, recursive: true })));
+  // a restart keeps the root file system and appends to the logs
+  await Promise.all([p.stdout, p.stderr].map((f) => fs.promises.writeFile(f, "", { mode: 0o600, flag: "a" })));
 }
 
 /** True when `pid` is a running testcell helper. */
