@@ -59,6 +59,9 @@ export class NativeRuntime implements Runtime {
       const record = runRecord(spec, paths, undefined);
       writeCopies(paths.upper, [...spec.layerDirs].reverse(), spec.copies);
       shim = spawn(this.options.shimPath, ["run"], { stdio: ["pipe", "ignore", "pipe", "pipe", "pipe"] });
+      // the helper closes the lifeline when the container has exited: a late stop request then
+      // meets EPIPE, which only means "already stopped" (the exit event tells the rest)
+      shim.stdin!.on("error", () => undefined);
       fs.writeFileSync(paths.pidFile, String(shim.pid ?? 0));
       const events = readEvents(shim);
       (shim.stdio[3] as Writable).end(record);
