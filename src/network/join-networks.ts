@@ -8,7 +8,7 @@ import path from "node:path";
 import type { Config } from "../config";
 import { tcError } from "../errors";
 import type { ContainerSpec } from "../runtime/runtime";
-import { findNetwork, hostsEntries, updateNetwork, writeHosts, type NetworkRecord } from "./network";
+import { findNetwork, updateNetwork, writeHosts, type NetworkRecord } from "./network";
 
 export interface Membership {
   network: string;
@@ -53,4 +53,3 @@ function freeAddress(r: NetworkRecord): string {
   throw tcError("TC_ERR_RUNTIME", `network "${r.name}" has no free address left (253 members)`);
 }
 
-export { hostsEntries };

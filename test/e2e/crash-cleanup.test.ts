@@ -3,18 +3,10 @@ import fs from "node:fs";
 import path from "node:path";
 import readline from "node:readline";
 import { readConfig } from "../../src";
+import { isRunning } from "../../src/runtime/embedded/reattach";
 import { waitFor } from "../helpers/wait-for";
 
 jest.setTimeout(60_000);
-
-/** True while `pid` runs (a zombie waiting for its reaper does not count). */
-function isRunning(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return false;
-  }
-}
 
 describe("a killed test process leaves nothing behind", () => {
   it("SIGKILL of the Node process removes the container's processes, mounts and state within 2 s", async () => {

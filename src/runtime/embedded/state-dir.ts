@@ -5,6 +5,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import createDebug from "debug";
+import { acquireFileLock } from "../../image/file-lock";
 
 const debug = createDebug("testcell:state");
 
@@ -58,17 +59,9 @@ export async function sweepStateDir(stateDir: string): Promise<string[]> {
   } catch {
     return removed;
   }
-  const lock = path.join(stateDir, ".sweep.lock");
-  let fd: number;
+  // the shared cross-process lock (a dead holder's lock is taken over)
+  const lock = await acquireFileLock(path.join(stateDir, ".sweep.lock"));
   try {
-    fd = fs.openSync(lock, "wx");
-  } catch {
-    // another process is sweeping; its sweep covers ours (or the lock is stale: drop it for next time)
-    dropStaleLock(lock);
-    return removed;
-  }
-  try {
-    fs.writeSync(fd, String(process.pid));
     for (const id of entries) {
       if (!/^[0-9a-f]{64}$/.test(id)) continue;
       const p = containerPaths(stateDir, id);
@@ -86,17 +79,7 @@ export async function sweepStateDir(stateDir: string): Promise<string[]> {
       removed.push(id);
     }
   } finally {
-    fs.closeSync(fd);
-    fs.rmSync(lock, { force: true });
+    await lock.release();
   }
   return removed;
-}
-
-function dropStaleLock(lock: string): void {
-  try {
-    const pid = Number(fs.readFileSync(lock, "utf8"));
-    if (pid && !fs.existsSync(`/proc/${pid}`)) fs.rmSync(lock, { force: true });
-  } catch {
-    // gone already
-  }
 }
